@@ -1,0 +1,99 @@
+// Glue between TensorFlow's kernel API and the framework-free core:
+// TF element types -> core storage types, the [outer, depth, inner] view of a
+// tensor, workspace allocation through allocate_temp, and TF's CPU thread pool
+// as the core's ParallelFor.
+#ifndef TF_QDQ_CC_KERNELS_KERNEL_SUPPORT_H_
+#define TF_QDQ_CC_KERNELS_KERNEL_SUPPORT_H_
+
+#include <cstdint>
+#include <functional>
+
+#include "cc/core/layout.h"
+#include "cc/core/numeric.h"
+#include "tensorflow/core/framework/op_kernel.h"
+#include "tensorflow/core/framework/tensor.h"
+#include "tensorflow/core/framework/types.h"
+
+namespace tf_qdq {
+
+using CPUDevice = Eigen::ThreadPoolDevice;
+using GPUDevice = Eigen::GpuDevice;
+
+// TF element type -> the core's storage type (same size and bits).
+template <typename T>
+struct CoreTypeOf {
+  using type = T;
+};
+template <>
+struct CoreTypeOf<Eigen::half> {
+  using type = core::Half;
+};
+template <>
+struct CoreTypeOf<Eigen::bfloat16> {
+  using type = core::BFloat16;
+};
+template <typename T>
+using CoreType = typename CoreTypeOf<T>::type;
+
+static_assert(sizeof(Eigen::half) == sizeof(core::Half), "half layout");
+static_assert(sizeof(Eigen::bfloat16) == sizeof(core::BFloat16), "bf16 layout");
+
+template <typename T>
+const CoreType<T>* CoreData(const tensorflow::Tensor& t) {
+  return reinterpret_cast<const CoreType<T>*>(t.flat<T>().data());
+}
+template <typename T>
+CoreType<T>* CoreData(tensorflow::Tensor* t) {
+  return reinterpret_cast<CoreType<T>*>(t->flat<T>().data());
+}
+
+// Scalar value of a host tensor in the compute type (for messages and attrs).
+template <typename T>
+core::ComputeType<CoreType<T>> HostValue(const tensorflow::Tensor& t,
+                                        int64_t i = 0) {
+  return core::ToCompute(CoreData<T>(t)[i]);
+}
+
+// [outer, depth, inner] around `axis` (-1: the whole tensor is one channel).
+inline core::ChannelView ViewAroundAxis(const tensorflow::TensorShape& shape,
+                                        int axis) {
+  if (axis == -1) return core::PerTensorView(shape.num_elements());
+  core::ChannelView v{1, shape.dim_size(axis), 1};
+  for (int i = 0; i < axis; ++i) v.outer *= shape.dim_size(i);
+  for (int i = axis + 1; i < shape.dims(); ++i) v.inner *= shape.dim_size(i);
+  return v;
+}
+
+// A scratch buffer of `bytes` bytes owned by `holder`.
+inline tensorflow::Status AllocateWorkspace(tensorflow::OpKernelContext* ctx,
+                                            size_t bytes,
+                                            tensorflow::Tensor* holder,
+                                            void** data) {
+  TF_RETURN_IF_ERROR(ctx->allocate_temp(
+      tensorflow::DT_INT8,
+      tensorflow::TensorShape({static_cast<int64_t>(bytes > 0 ? bytes : 1)}),
+      holder));
+  *data = holder->flat<int8_t>().data();
+  return tensorflow::Status();
+}
+
+// TF's intra-op thread pool as the core's ParallelFor.
+class CpuParallelFor {
+ public:
+  explicit CpuParallelFor(tensorflow::OpKernelContext* ctx)
+      : pool_(ctx->device()->tensorflow_cpu_worker_threads()->workers) {}
+
+  template <typename Fn>
+  void operator()(int64_t units, int64_t cost_per_unit, Fn&& fn) const {
+    if (units <= 0) return;
+    pool_->ParallelFor(units, cost_per_unit,
+                       std::function<void(int64_t, int64_t)>(fn));
+  }
+
+ private:
+  tensorflow::thread::ThreadPool* pool_;
+};
+
+}  // namespace tf_qdq
+
+#endif  // TF_QDQ_CC_KERNELS_KERNEL_SUPPORT_H_

@@ -1,0 +1,200 @@
+// Op registrations for tf-qdq: TensorFlow's names under the `TfQdq>` namespace,
+// TF's inputs, outputs, attrs and defaults, and TF's shape functions with TF's
+// messages in TF's order (spec §2.2, §3.2, §4.1, §5.1, §6).
+//
+// Deliberate differences (README, "Deviations from TensorFlow"):
+//  * T is {bfloat16, half, float, double} for every op; FakeQuant gains a `T`
+//    attr defaulting to float, so TF-style calls keep working;
+//  * FakeQuantWithMinMaxVarsPerChannelGradient accepts rank > 4 in graph mode,
+//    as TF's kernel already does in eager mode.
+#include "tensorflow/core/framework/common_shape_fns.h"
+#include "tensorflow/core/framework/op.h"
+#include "tensorflow/core/framework/shape_inference.h"
+
+namespace tf_qdq {
+namespace {
+
+using ::tensorflow::Status;
+using ::tensorflow::errors::InvalidArgument;
+using ::tensorflow::shape_inference::DimensionHandle;
+using ::tensorflow::shape_inference::InferenceContext;
+using ::tensorflow::shape_inference::ShapeHandle;
+
+constexpr int kInt32Max = 2147483647;
+
+// The min/max and axis checks shared by QuantizeAndDequantizeV4 and its
+// gradient. `minmax` receives the merged shape of the two range inputs.
+Status CheckQdqRangeAndAxis(InferenceContext* c, int data_input, int min_input,
+                            ShapeHandle* minmax) {
+  int axis;
+  TF_RETURN_IF_ERROR(c->GetAttr("axis", &axis));
+  const int minmax_rank = (axis == -1) ? 0 : 1;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(min_input), minmax_rank, minmax));
+  TF_RETURN_IF_ERROR(c->Merge(c->input(min_input + 1), *minmax, minmax));
+  if (axis < -1) {
+    return InvalidArgument("axis should be at least -1, got ", axis);
+  }
+  if (axis != -1) {
+    if (axis >= kInt32Max) {
+      // Checked before axis + 1 can overflow (CVE-2022-41910, CVE-2023-25668).
+      return InvalidArgument("Axis cannot be >= kint32max value, got ", axis);
+    }
+    ShapeHandle data;
+    TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(data_input), axis + 1, &data));
+    DimensionHandle depth;
+    TF_RETURN_IF_ERROR(c->Merge(c->Dim(*minmax, 0), c->Dim(data, axis), &depth));
+  }
+  return Status();
+}
+
+REGISTER_OP("TfQdq>QuantizeAndDequantizeV4")
+    .Input("input: T")
+    .Input("input_min: T")
+    .Input("input_max: T")
+    .Attr("signed_input: bool = true")
+    .Attr("num_bits: int = 8")
+    .Attr("range_given: bool = false")
+    .Output("output: T")
+    .Attr("T: {bfloat16, half, float, double}")
+    .Attr("round_mode: {'HALF_TO_EVEN', 'HALF_UP'} = 'HALF_TO_EVEN'")
+    .Attr("narrow_range: bool = false")
+    .Attr("axis: int = -1")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle minmax;
+      TF_RETURN_IF_ERROR(CheckQdqRangeAndAxis(c, 0, 1, &minmax));
+      c->set_output(0, c->input(0));
+      return Status();
+    });
+
+REGISTER_OP("TfQdq>QuantizeAndDequantizeV4Grad")
+    .Input("gradients: T")
+    .Input("input: T")
+    .Input("input_min: T")
+    .Input("input_max: T")
+    .Output("input_backprop: T")
+    .Output("input_min_backprop: T")
+    .Output("input_max_backprop: T")
+    .Attr("T: {bfloat16, half, float, double}")
+    .Attr("axis: int = -1")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle minmax;
+      TF_RETURN_IF_ERROR(CheckQdqRangeAndAxis(c, 0, 2, &minmax));
+      ShapeHandle inputs;
+      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &inputs));
+      c->set_output(0, inputs);
+      c->set_output(1, minmax);
+      c->set_output(2, minmax);
+      return Status();
+    });
+
+REGISTER_OP("TfQdq>FakeQuantWithMinMaxArgs")
+    .Attr("min: float = -6.0")
+    .Attr("max: float = 6.0")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("inputs: T")
+    .Output("outputs: T")
+    .SetShapeFn(::tensorflow::shape_inference::UnchangedShape);
+
+REGISTER_OP("TfQdq>FakeQuantWithMinMaxArgsGradient")
+    .Attr("min: float = -6.0")
+    .Attr("max: float = 6.0")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("gradients: T")
+    .Input("inputs: T")
+    .Output("backprops: T")
+    .SetShapeFn(::tensorflow::shape_inference::UnchangedShape);
+
+REGISTER_OP("TfQdq>FakeQuantWithMinMaxVars")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("inputs: T")
+    .Input("min: T")
+    .Input("max: T")
+    .Output("outputs: T")
+    .SetShapeFn([](InferenceContext* c) {
+      TF_RETURN_IF_ERROR(::tensorflow::shape_inference::UnchangedShape(c));
+      ShapeHandle unused;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 0, &unused));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 0, &unused));
+      return Status();
+    });
+
+REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsGradient")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("gradients: T")
+    .Input("inputs: T")
+    .Input("min: T")
+    .Input("max: T")
+    .Output("backprops_wrt_input: T")
+    .Output("backprop_wrt_min: T")
+    .Output("backprop_wrt_max: T")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle inputs;
+      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &inputs));
+      ShapeHandle min_max;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 0, &min_max));
+      TF_RETURN_IF_ERROR(c->Merge(min_max, c->input(3), &min_max));
+      c->set_output(0, inputs);
+      c->set_output(1, min_max);
+      c->set_output(2, min_max);
+      return Status();
+    });
+
+REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsPerChannel")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("inputs: T")
+    .Input("min: T")
+    .Input("max: T")
+    .Output("outputs: T")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle input, min, max;
+      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &input));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &min));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &max));
+      DimensionHandle unused;
+      TF_RETURN_IF_ERROR(c->Merge(c->Dim(input, -1), c->Dim(min, 0), &unused));
+      TF_RETURN_IF_ERROR(c->Merge(c->Dim(input, -1), c->Dim(max, 0), &unused));
+      TF_RETURN_IF_ERROR(c->Merge(c->Dim(min, 0), c->Dim(max, 0), &unused));
+      c->set_output(0, input);
+      return Status();
+    });
+
+REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("gradients: T")
+    .Input("inputs: T")
+    .Input("min: T")
+    .Input("max: T")
+    .Output("backprops_wrt_input: T")
+    .Output("backprop_wrt_min: T")
+    .Output("backprop_wrt_max: T")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle inputs;
+      // TF also caps the rank at 4 here although its kernel takes any rank;
+      // we do not, so per-channel Conv3D kernels train under tf.function.
+      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(1), 1, &inputs));
+      TF_RETURN_IF_ERROR(c->Merge(inputs, c->input(0), &inputs));
+      ShapeHandle last_dim = c->Vector(c->Dim(inputs, -1));
+      ShapeHandle min_max;
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &min_max));
+      TF_RETURN_IF_ERROR(c->Merge(min_max, last_dim, &min_max));
+      TF_RETURN_IF_ERROR(c->Merge(c->input(3), min_max, &min_max));
+      c->set_output(0, inputs);
+      c->set_output(1, min_max);
+      c->set_output(2, min_max);
+      return Status();
+    });
+
+}  // namespace
+}  // namespace tf_qdq
