@@ -1,0 +1,152 @@
+"""The public tf-qdq functions: drop-in replacements for tf.quantization.*.
+
+Each function is a thin call of the generated op wrapper: no work per call
+beyond building the op, so eager calls on small tensors stay cheap.
+"""
+import tensorflow as tf
+
+from tf_qdq._library import ops as _ops
+
+__all__ = [
+    "quantize_and_dequantize",
+    "quantize_and_dequantize_v2",
+    "quantize_and_dequantize_v4",
+    "quantize_and_dequantize_v4_grad",
+    "fake_quant_with_min_max_args",
+    "fake_quant_with_min_max_args_gradient",
+    "fake_quant_with_min_max_vars",
+    "fake_quant_with_min_max_vars_gradient",
+    "fake_quant_with_min_max_vars_per_channel",
+    "fake_quant_with_min_max_vars_per_channel_gradient",
+]
+
+
+# ---- QuantizeAndDequantize ---------------------------------------------------
+
+
+def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  # pylint: disable=redefined-builtin
+                               num_bits=8, range_given=False,
+                               round_mode="HALF_TO_EVEN", narrow_range=False,
+                               axis=-1, name=None):
+  """The raw QuantizeAndDequantizeV4 op: `axis=-1` means per tensor.
+
+  Per-channel with `range_given=True` works (TF 2.21 rejects every input
+  there). The gradient is the identity when `range_given=False`.
+  """
+  return _ops.tf_qdq_quantize_and_dequantize_v4(
+      input=input, input_min=input_min, input_max=input_max,
+      signed_input=signed_input, num_bits=num_bits, range_given=range_given,
+      round_mode=round_mode, narrow_range=narrow_range, axis=axis, name=name)
+
+
+def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # pylint: disable=redefined-builtin
+                                    axis=-1, name=None):
+  """QuantizeAndDequantizeV4Grad: (input_backprop, min_backprop, max_backprop)."""
+  return _ops.tf_qdq_quantize_and_dequantize_v4_grad(
+      gradients=gradients, input=input, input_min=input_min,
+      input_max=input_max, axis=axis, name=name)
+
+
+def _python_axis_to_op_axis(input, axis):  # pylint: disable=redefined-builtin
+  """tf.quantization's axis convention: None is per tensor, negative counts
+  from the end. Returns (input, op_axis)."""
+  if axis is None:
+    return input, -1
+  if axis >= 0:
+    return input, axis
+  input = tf.convert_to_tensor(input)
+  rank = input.shape.rank
+  if rank is None:
+    raise ValueError("input should have known rank to use negative axis.")
+  if rank == 0 or axis < -rank:
+    raise ValueError(
+        f"axis {axis} is out of range for an input of rank {rank}.")
+  return input, axis % rank
+
+
+def quantize_and_dequantize_v2(input, input_min, input_max, signed_input=True,  # pylint: disable=redefined-builtin
+                               num_bits=8, range_given=False,
+                               round_mode="HALF_TO_EVEN", name=None,
+                               narrow_range=False, axis=None):
+  """As tf.quantization.quantize_and_dequantize_v2 (builds a V4 op).
+
+  `axis=None` is per tensor; a negative axis counts from the end.
+  """
+  input, axis = _python_axis_to_op_axis(input, axis)
+  return quantize_and_dequantize_v4(
+      input, input_min, input_max, signed_input=signed_input,
+      num_bits=num_bits, range_given=range_given, round_mode=round_mode,
+      narrow_range=narrow_range, axis=axis, name=name)
+
+
+def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # pylint: disable=redefined-builtin
+                            num_bits=8, range_given=False,
+                            round_mode="HALF_TO_EVEN", name=None,
+                            narrow_range=False, axis=None):
+  """As tf.quantization.quantize_and_dequantize: the legacy variant whose
+  gradient is straight-through (the identity w.r.t. `input`, nothing for the
+  range)."""
+  input, axis = _python_axis_to_op_axis(input, axis)
+
+  def forward(x):
+    return quantize_and_dequantize_v4(
+        x, input_min, input_max, signed_input=signed_input,
+        num_bits=num_bits, range_given=range_given, round_mode=round_mode,
+        narrow_range=narrow_range, axis=axis, name=name)
+
+  return tf.grad_pass_through(forward)(input)
+
+
+# ---- FakeQuant ---------------------------------------------------------------
+
+
+def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylint: disable=redefined-builtin
+                                 narrow_range=False, name=None):
+  """FakeQuantWithMinMaxArgs, for bfloat16, half, float and double inputs."""
+  return _ops.tf_qdq_fake_quant_with_min_max_args(
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      narrow_range=narrow_range, name=name)
+
+
+def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint: disable=redefined-builtin
+                                          max=6.0, num_bits=8,
+                                          narrow_range=False, name=None):
+  return _ops.tf_qdq_fake_quant_with_min_max_args_gradient(
+      gradients=gradients, inputs=inputs, min=min, max=max,
+      num_bits=num_bits, narrow_range=narrow_range, name=name)
+
+
+def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
+                                 narrow_range=False, name=None):
+  """FakeQuantWithMinMaxVars: min and max are scalar tensors of the input's
+  dtype (they may be trainable variables)."""
+  return _ops.tf_qdq_fake_quant_with_min_max_vars(
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      narrow_range=narrow_range, name=name)
+
+
+def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint: disable=redefined-builtin
+                                          num_bits=8, narrow_range=False,
+                                          name=None):
+  """(backprops_wrt_input, backprop_wrt_min, backprop_wrt_max). The two sums
+  are accumulated in double in a fixed order: independent of thread count."""
+  return _ops.tf_qdq_fake_quant_with_min_max_vars_gradient(
+      gradients=gradients, inputs=inputs, min=min, max=max,
+      num_bits=num_bits, narrow_range=narrow_range, name=name)
+
+
+def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
+                                             narrow_range=False, name=None):
+  """FakeQuantWithMinMaxVarsPerChannel: the channel is the last axis."""
+  return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel(
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      narrow_range=narrow_range, name=name)
+
+
+def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  # pylint: disable=redefined-builtin
+                                                      max, num_bits=8,
+                                                      narrow_range=False,
+                                                      name=None):
+  return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient(
+      gradients=gradients, inputs=inputs, min=min, max=max,
+      num_bits=num_bits, narrow_range=narrow_range, name=name)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Copies the Bazel-built op library into a tf_qdq package directory and records
+# the TensorFlow version it was built against (tf_qdq/_build_info.py), which the
+# loader checks at import time.
+#   tools/stage_library.sh [PACKAGE_DIR]   (default: ./tf_qdq)
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+DEST="${1:-$ROOT/tf_qdq}"
+PY="${PYTHON_BIN_PATH:-$ROOT/.venv/bin/python}"
+[ -x "$PY" ] || PY=python3
+SO="$ROOT/bazel-bin/cc/_tf_qdq_ops.so"
+[ -f "$SO" ] || { echo "stage_library: $SO not built (run make build)" >&2; exit 1; }
+install -m 0755 "$SO" "$DEST/_tf_qdq_ops.so"
+TF_VERSION="$("$PY" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null | tail -1)"
+cat > "$DEST/_build_info.py" <<PYEOF
+# Written by tools/stage_library.sh: what the op library was built against.
+TF_VERSION = "$TF_VERSION"
+PYEOF
+echo "staged $DEST/_tf_qdq_ops.so (TensorFlow $TF_VERSION)"
