@@ -21,6 +21,13 @@ __all__ = [
 ]
 
 
+def _as_tensor(value):
+  """Converts array-likes to tensors of THEIR dtype before the op is built:
+  the generated wrappers would convert a NumPy float16 array to the default
+  T=float32 and silently change the result's dtype."""
+  return value if tf.is_tensor(value) else tf.convert_to_tensor(value)
+
+
 # ---- QuantizeAndDequantize ---------------------------------------------------
 
 
@@ -34,7 +41,7 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
   there). The gradient is the identity when `range_given=False`.
   """
   return _ops.tf_qdq_quantize_and_dequantize_v4(
-      input=input, input_min=input_min, input_max=input_max,
+      input=_as_tensor(input), input_min=input_min, input_max=input_max,
       signed_input=signed_input, num_bits=num_bits, range_given=range_given,
       round_mode=round_mode, narrow_range=narrow_range, axis=axis, name=name)
 
@@ -43,7 +50,7 @@ def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # p
                                     axis=-1, name=None):
   """QuantizeAndDequantizeV4Grad: (input_backprop, min_backprop, max_backprop)."""
   return _ops.tf_qdq_quantize_and_dequantize_v4_grad(
-      gradients=gradients, input=input, input_min=input_min,
+      gradients=_as_tensor(gradients), input=input, input_min=input_min,
       input_max=input_max, axis=axis, name=name)
 
 
@@ -104,7 +111,7 @@ def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylin
                                  narrow_range=False, name=None):
   """FakeQuantWithMinMaxArgs, for bfloat16, half, float and double inputs."""
   return _ops.tf_qdq_fake_quant_with_min_max_args(
-      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
 
 
@@ -112,7 +119,7 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint
                                           max=6.0, num_bits=8,
                                           narrow_range=False, name=None):
   return _ops.tf_qdq_fake_quant_with_min_max_args_gradient(
-      gradients=gradients, inputs=inputs, min=min, max=max,
+      gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)
 
 
@@ -121,7 +128,7 @@ def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disabl
   """FakeQuantWithMinMaxVars: min and max are scalar tensors of the input's
   dtype (they may be trainable variables)."""
   return _ops.tf_qdq_fake_quant_with_min_max_vars(
-      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
 
 
@@ -131,7 +138,7 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
   """(backprops_wrt_input, backprop_wrt_min, backprop_wrt_max). The two sums
   are accumulated in double in a fixed order: independent of thread count."""
   return _ops.tf_qdq_fake_quant_with_min_max_vars_gradient(
-      gradients=gradients, inputs=inputs, min=min, max=max,
+      gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)
 
 
@@ -139,7 +146,7 @@ def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # py
                                              narrow_range=False, name=None):
   """FakeQuantWithMinMaxVarsPerChannel: the channel is the last axis."""
   return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel(
-      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
 
 
@@ -148,5 +155,5 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
                                                       narrow_range=False,
                                                       name=None):
   return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient(
-      gradients=gradients, inputs=inputs, min=min, max=max,
+      gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)

@@ -1,0 +1,57 @@
+# tf-qdq developer entry points. On a fresh Debian 12 machine every target
+# installs what it needs first (make setup): system toolchain, .venv, configure.
+#   make demo    each op beside TF's built-in, then the QAT training demo
+#   make test    build, package, install the wheel into .venv, run the tests
+#   make wheel   dist/tf_qdq-*.whl
+#   make bench   the benchmark suite (docs/benchmarks.md)
+SHELL := /bin/bash
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+BAZEL := tools/bazel.sh
+SETUP_STAMP := $(VENV)/.tf_qdq_setup_stamp
+REQUIREMENTS := requirements-dev.txt $(wildcard requirements-demo.txt)
+PYTEST_ARGS ?=
+
+.PHONY: all setup build wheel install test demo bench clean
+
+all: wheel
+
+$(SETUP_STAMP): $(REQUIREMENTS) tools/install_system_deps.sh
+	bash tools/install_system_deps.sh
+	test -x $(PYTHON) || python3 -m venv $(VENV)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q $(addprefix -r ,$(REQUIREMENTS))
+	touch $@
+
+.tf_configure.bazelrc: $(SETUP_STAMP) configure.sh
+	PYTHON_BIN_PATH=$(PYTHON) ./configure.sh
+
+setup: $(SETUP_STAMP) .tf_configure.bazelrc
+
+build: setup
+	$(BAZEL) build //cc:_tf_qdq_ops.so
+	PYTHON_BIN_PATH=$(PYTHON) tools/stage_library.sh
+
+wheel: build
+	$(BAZEL) build //pip_package:build_pip_pkg
+	rm -f dist/tf_qdq-*.whl
+	PYTHON_BIN_PATH=$(CURDIR)/$(PYTHON) bazel-bin/pip_package/build_pip_pkg dist
+
+install: wheel
+	$(PYTHON) -m pip install -q --force-reinstall --no-deps dist/tf_qdq-*.whl
+
+# Runs from tests/ so that `import tf_qdq` finds the installed wheel, not the
+# source tree.
+test: install
+	cd tests && ../$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+demo: install
+	$(PYTHON) tools/demo_ops.py
+	@if [ -f examples/qat_digits.py ]; then $(PYTHON) examples/qat_digits.py; fi
+
+bench: install
+	$(PYTHON) bench/run_benchmarks.py
+
+clean:
+	$(BAZEL) clean
+	rm -rf dist build tf_qdq/_tf_qdq_ops.so tf_qdq/_build_info.py
