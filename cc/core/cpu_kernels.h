@@ -16,6 +16,7 @@
 
 #include "cc/core/layout.h"
 #include "cc/core/numeric.h"
+#include "cc/core/op_args.h"
 #include "cc/core/quantize_math.h"
 
 namespace tf_qdq {
@@ -49,8 +50,8 @@ inline void RunMinMax(const T* x, int64_t count, C* min_out, C* max_out) {
   constexpr int kLanes = 16;
   C mn[kLanes], mx[kLanes];
   for (int j = 0; j < kLanes; ++j) {
-    mn[j] = std::numeric_limits<C>::infinity();
-    mx[j] = -std::numeric_limits<C>::infinity();
+    mn[j] = Infinity<C>();
+    mx[j] = -Infinity<C>();
   }
   int64_t i = 0;
   for (; i + kLanes <= count; i += kLanes) {
@@ -108,7 +109,7 @@ inline void TakeMinMaxScratch(const ChannelView& v, WS& ws, C** partial_min,
 template <typename T, typename ParallelFor, typename C = ComputeType<T>>
 void ChannelMinMax(const T* x, const ChannelView& v, C* mins, C* maxs,
                    C* partial_min, C* partial_max, ParallelFor&& pfor) {
-  const C kInf = std::numeric_limits<C>::infinity();
+  const C kInf = Infinity<C>();
   if (v.depth == 1) {  // per tensor: flat blocks
     const int64_t n = v.size();
     const int64_t blocks = CeilDiv(n, kMinMaxBlockElements);
@@ -189,17 +190,6 @@ void ChannelMinMax(const T* x, const ChannelView& v, C* mins, C* maxs,
 // QuantizeAndDequantizeV4 (V2, V3 share it)
 // ---------------------------------------------------------------------------
 
-template <typename T>
-struct QdqForwardArgs {
-  const T* input;
-  T* output;
-  ChannelView view;
-  QdqBounds bounds;
-  RoundMode round_mode;
-  bool range_given;
-  const T* input_min;  // `depth` values; read only when range_given
-  const T* input_max;
-};
 
 template <typename T, typename WS, typename C = ComputeType<T>>
 inline void TakeQdqForwardScratch(const ChannelView& v, bool range_given,
@@ -273,18 +263,6 @@ void QdqForwardCpu(const QdqForwardArgs<T>& args, Workspace& ws,
 // QuantizeAndDequantizeV4Grad: input_backprop = gradients * [min <= x <= max]
 // ---------------------------------------------------------------------------
 
-template <typename T>
-struct QdqGradientArgs {
-  const T* gradients;
-  const T* input;
-  T* input_backprop;
-  ChannelView view;
-  const T* input_min;  // `depth` values
-  const T* input_max;
-  T* input_min_backprop;  // `range_size` zeros (TF's gradient w.r.t. the
-  T* input_max_backprop;  // range is identically zero)
-  int64_t range_size;
-};
 
 template <typename T, typename ParallelFor>
 void QdqGradientCpu(const QdqGradientArgs<T>& args, ParallelFor&& pfor) {
@@ -321,16 +299,6 @@ void QdqGradientCpu(const QdqGradientArgs<T>& args, ParallelFor&& pfor) {
 // FakeQuantWithMinMax{Args,Vars,VarsPerChannel}
 // ---------------------------------------------------------------------------
 
-// The view is per tensor for Args/Vars and [rows, depth, 1] for PerChannel.
-template <typename T>
-struct FakeQuantArgs {
-  const T* input;
-  T* output;
-  ChannelView view;
-  FakeQuantBounds bounds;
-  RangeSource<T> range;
-  bool zero_range_outputs_zero;  // Vars/PerChannel: min == max == 0 -> 0
-};
 
 template <typename T, typename WS, typename C = ComputeType<T>>
 inline FakeQuantNudged<C>* TakeNudgedScratch(const ChannelView& v, WS& ws) {
@@ -375,26 +343,6 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws,
   });
 }
 
-// Gradient. wrt_min/wrt_max may be null (Args has no such outputs); otherwise
-// they hold `depth` values, summed in the canonical order of layout.h.
-template <typename T>
-struct FakeQuantGradientArgs {
-  const T* gradients;
-  const T* input;
-  T* wrt_input;
-  T* wrt_min;
-  T* wrt_max;
-  ChannelView view;
-  FakeQuantBounds bounds;
-  RangeSource<T> range;
-  bool zero_range_passes_through;  // Vars/PerChannel: min == max == 0
-};
-
-// Number of partial sums per channel.
-inline int64_t GradientSumChunks(const ChannelView& v) {
-  return v.depth == 1 && v.outer == 1 ? CeilDiv(v.size(), kFlatChunk)
-                                      : CeilDiv(v.outer, kRowChunk);
-}
 
 template <typename T, typename WS, typename C = ComputeType<T>>
 inline void TakeGradientScratch(const ChannelView& v, bool with_sums, WS& ws,

@@ -127,6 +127,13 @@ constexpr int kCombineLanes = 256;
 
 QDQ_INLINE int64_t CeilDiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+// Number of partial sums per channel: flat chunks per tensor, row chunks per
+// channel.
+QDQ_INLINE int64_t GradientSumChunks(const ChannelView& v) {
+  return v.depth == 1 && v.outer == 1 ? CeilDiv(v.size(), kFlatChunk)
+                                      : CeilDiv(v.outer, kRowChunk);
+}
+
 QDQ_INLINE double TreeFoldLanes(double* lanes, int num_lanes) {
   for (int stride = num_lanes / 2; stride > 0; stride /= 2) {
     for (int j = 0; j < stride; ++j) lanes[j] += lanes[j + stride];

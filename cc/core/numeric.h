@@ -188,6 +188,19 @@ QDQ_INLINE float LargestFinite<float>() { return 3.40282346638528859812e+38f; }
 template <>
 QDQ_INLINE double LargestFinite<double>() { return 1.79769313486231570815e+308; }
 
+// +infinity, usable in device code (numeric_limits is host-only under nvcc).
+template <typename C>
+QDQ_INLINE C Infinity();
+template <>
+QDQ_INLINE float Infinity<float>() { return FloatFromBits(0x7f800000u); }
+template <>
+QDQ_INLINE double Infinity<double>() {
+  const uint64_t bits = 0x7ff0000000000000ull;
+  double d;
+  memcpy(&d, &bits, sizeof(d));
+  return d;
+}
+
 // Clamps that return the LEFT operand on ties and when either side is NaN,
 // exactly like Eigen's cwiseMin/cwiseMax (std::min/std::max semantics). TF's
 // bit patterns for NaN and -0.0 inputs depend on this.

@@ -101,16 +101,35 @@ QDQ_INLINE C QdqGradient(C gradient, C x, C input_min, C input_max) {
   return gradient * in_range;
 }
 
-// Running min/max over data whose NaNs are skipped (a NaN never compares
-// less/greater). TF's Eigen reductions keep the accumulator on the left, which
-// skips NaNs the same way.
+// Running min/max over data, NaNs skipped (a NaN never compares less or
+// greater; TF's Eigen reductions keep the accumulator on the left and skip
+// them the same way). Equal values merge by their bits: min(-0, +0) is -0 and
+// max(-0, +0) is +0 whatever the order, so any reduction order (thread count,
+// CPU or GPU) gives the same bits. TF keeps whichever zero it met first.
+template <typename C>
+QDQ_INLINE C MergeEqualBits(C a, C b, bool keep_sign_if_any);
+template <>
+QDQ_INLINE float MergeEqualBits<float>(float a, float b, bool keep_sign_if_any) {
+  const uint32_t ua = FloatBits(a), ub = FloatBits(b);
+  return FloatFromBits(keep_sign_if_any ? (ua | ub) : (ua & ub));
+}
+template <>
+QDQ_INLINE double MergeEqualBits<double>(double a, double b, bool keep_sign_if_any) {
+  uint64_t ua, ub;
+  memcpy(&ua, &a, sizeof(ua));
+  memcpy(&ub, &b, sizeof(ub));
+  const uint64_t r = keep_sign_if_any ? (ua | ub) : (ua & ub);
+  double out;
+  memcpy(&out, &r, sizeof(out));
+  return out;
+}
 template <typename C>
 QDQ_INLINE C RunningMin(C acc, C x) {
-  return (x < acc) ? x : acc;
+  return (x < acc) ? x : ((x == acc) ? MergeEqualBits(acc, x, true) : acc);
 }
 template <typename C>
 QDQ_INLINE C RunningMax(C acc, C x) {
-  return (acc < x) ? x : acc;
+  return (acc < x) ? x : ((x == acc) ? MergeEqualBits(acc, x, false) : acc);
 }
 
 // ---------------------------------------------------------------------------

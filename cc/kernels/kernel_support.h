@@ -17,7 +17,9 @@
 namespace tf_qdq {
 
 using CPUDevice = Eigen::ThreadPoolDevice;
-using GPUDevice = Eigen::GpuDevice;
+// The GPU kernels dispatch on this tag rather than Eigen::GpuDevice, which is
+// only declared in translation units compiled as CUDA.
+struct GPUDevice {};
 
 // TF element type -> the core's storage type (same size and bits).
 template <typename T>

@@ -4,6 +4,8 @@
 // (spec §2.3, §3.3), with one deliberate difference: per-channel with
 // range_given=True works, with V3's rank and size checks (TF 2.21 rejects every
 // input there, spec §2.3 "Consequence").
+#include <type_traits>
+
 #include "cc/kernels/quantize_functors.h"
 #include "tensorflow/core/framework/op_kernel.h"
 
@@ -58,11 +60,15 @@ class QuantizeAndDequantizeV4Op : public OpKernel {
                     InvalidArgument("input_min must be a scalar."));
         OP_REQUIRES(ctx, input_max.dims() == 0,
                     InvalidArgument("input_max must be a scalar."));
-        const auto min_value = HostValue<T>(input_min);
-        const auto max_value = HostValue<T>(input_max);
-        OP_REQUIRES(ctx, min_value <= max_value,
-                    InvalidArgument("Invalid range: input_min ", min_value,
-                                    " > input_max ", max_value));
+        // The values are on the host only for the CPU kernel; the GPU kernel
+        // keeps them in device memory and outputs NaN for an invalid range.
+        if (std::is_same<Device, CPUDevice>::value) {
+          const auto min_value = HostValue<T>(input_min);
+          const auto max_value = HostValue<T>(input_max);
+          OP_REQUIRES(ctx, min_value <= max_value,
+                      InvalidArgument("Invalid range: input_min ", min_value,
+                                      " > input_max ", max_value));
+        }
       } else {
         CheckChannelRange(ctx, input_min, "input_min_tensor", input, view);
         if (!ctx->status().ok()) return;
@@ -78,6 +84,7 @@ class QuantizeAndDequantizeV4Op : public OpKernel {
     args.bounds = core::ComputeQdqBounds(signed_input_, num_bits_, narrow_range_);
     args.round_mode = round_mode_;
     args.range_given = range_given_;
+    args.check_range_order = range_given_ && axis_ == -1;
     args.input_min = range_given_ ? CoreData<T>(input_min) : nullptr;
     args.input_max = range_given_ ? CoreData<T>(input_max) : nullptr;
     OP_REQUIRES_OK(ctx, functor::QdqForward<Device, CoreType<T>>()(ctx, args));

@@ -94,6 +94,34 @@ struct FakeQuantGradient<CPUDevice, T> {
   }
 };
 
+#if GOOGLE_CUDA
+// ---- GPU: defined in gpu_functors.cu.cc ---------------------------------------
+
+template <typename T>
+struct QdqForward<GPUDevice, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const core::QdqForwardArgs<T>& args);
+};
+
+template <typename T>
+struct QdqGradient<GPUDevice, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const core::QdqGradientArgs<T>& args);
+};
+
+template <core::GridStep kStep, typename T>
+struct FakeQuantForward<GPUDevice, kStep, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const core::FakeQuantArgs<T>& args);
+};
+
+template <typename T>
+struct FakeQuantGradient<GPUDevice, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const core::FakeQuantGradientArgs<T>& args);
+};
+#endif  // GOOGLE_CUDA
+
 }  // namespace functor
 }  // namespace tf_qdq
 

@@ -1,0 +1,74 @@
+// What every tf-qdq op implementation (CPU loops, CUDA kernels) receives: raw
+// pointers into the device's memory, the channel view, and the op's settings.
+// Framework-free.
+#ifndef TF_QDQ_CC_CORE_OP_ARGS_H_
+#define TF_QDQ_CC_CORE_OP_ARGS_H_
+
+#include <cstdint>
+
+#include "cc/core/layout.h"
+#include "cc/core/quantize_math.h"
+
+namespace tf_qdq {
+namespace core {
+
+// QuantizeAndDequantizeV4 (V2 and V3 share it).
+template <typename T>
+struct QdqForwardArgs {
+  const T* input;
+  T* output;
+  ChannelView view;
+  QdqBounds bounds;
+  RoundMode round_mode;
+  bool range_given;
+  const T* input_min;  // `depth` values; read only when range_given
+  const T* input_max;
+  // Per tensor with a given range, TF rejects min > max (and NaN). The CPU
+  // kernel raises; the GPU cannot without a host sync and outputs NaN.
+  bool check_range_order;
+};
+
+// QuantizeAndDequantizeV4Grad: input_backprop = gradients * [min <= x <= max].
+template <typename T>
+struct QdqGradientArgs {
+  const T* gradients;
+  const T* input;
+  T* input_backprop;
+  ChannelView view;
+  const T* input_min;  // `depth` values
+  const T* input_max;
+  T* input_min_backprop;  // `range_size` zeros (TF's gradient w.r.t. the
+  T* input_max_backprop;  // range is identically zero)
+  int64_t range_size;
+};
+
+// The view is per tensor for Args/Vars and [rows, depth, 1] for PerChannel.
+template <typename T>
+struct FakeQuantArgs {
+  const T* input;
+  T* output;
+  ChannelView view;
+  FakeQuantBounds bounds;
+  RangeSource<T> range;
+  bool zero_range_outputs_zero;  // Vars/PerChannel: min == max == 0 -> 0
+};
+
+// Gradient. wrt_min/wrt_max may be null (Args has no such outputs); otherwise
+// they hold `depth` values, summed in the canonical order of layout.h.
+template <typename T>
+struct FakeQuantGradientArgs {
+  const T* gradients;
+  const T* input;
+  T* wrt_input;
+  T* wrt_min;
+  T* wrt_max;
+  ChannelView view;
+  FakeQuantBounds bounds;
+  RangeSource<T> range;
+  bool zero_range_passes_through;  // Vars/PerChannel: min == max == 0
+};
+
+}  // namespace core
+}  // namespace tf_qdq
+
+#endif  // TF_QDQ_CC_CORE_OP_ARGS_H_
