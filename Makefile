@@ -31,6 +31,7 @@ setup: $(SETUP_STAMP) .tf_configure.bazelrc
 build: setup
 	$(BAZEL) build //cc:_tf_qdq_ops.so
 	PYTHON_BIN_PATH=$(PYTHON) tools/stage_library.sh
+	PYTHON_BIN_PATH=$(PYTHON) tools/build_core_module.sh
 
 wheel: build
 	$(BAZEL) build //pip_package:build_pip_pkg
@@ -54,4 +55,4 @@ bench: install
 
 clean:
 	$(BAZEL) clean
-	rm -rf dist build tf_qdq/_tf_qdq_ops.so tf_qdq/_build_info.py
+	rm -rf dist build tf_qdq/_tf_qdq_ops.so tf_qdq/_build_info.py tf_qdq/_core*.so

@@ -20,6 +20,8 @@ cp "$RUNFILES"/tf_qdq/*.py "$STAGE/tf_qdq/"
 rm -f "$STAGE/tf_qdq/_build_info.py"
 install -m 0755 "$RUNFILES/cc/_tf_qdq_ops.so" "$STAGE/tf_qdq/"
 cp "$RUNFILES/pip_package/setup.py" "$RUNFILES/pip_package/MANIFEST.in" "$RUNFILES/README.md" "$STAGE/"
+# tf_qdq._core (pybind11, for this Python): built from the runfiles' sources.
+PYTHON_BIN_PATH="$PY" bash "$RUNFILES/tools/build_core_module.sh" "$STAGE/tf_qdq" >/dev/null
 
 TF_VERSION="$("$PY" -c 'import tensorflow as tf; print(tf.__version__)' 2>/dev/null | tail -1)"
 printf '# Written by build_pip_pkg: what the op library was built against.\nTF_VERSION = "%s"\n' \

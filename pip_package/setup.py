@@ -4,30 +4,17 @@ import os
 from setuptools import setup
 from setuptools.dist import Distribution
 
-try:
-  from wheel.bdist_wheel import bdist_wheel as _bdist_wheel
-except ImportError:  # newer setuptools ship it themselves
-  from setuptools.command.bdist_wheel import bdist_wheel as _bdist_wheel
-
 # The op library must match TensorFlow's ABI: pin the series it was built for.
 TF_VERSION = os.environ.get("TF_QDQ_TF_VERSION", "2.21.0")
 TF_SERIES = ".".join(TF_VERSION.split(".")[:2])
 
 
 class BinaryDistribution(Distribution):
-  """The wheel carries a compiled library, so it is platform-specific."""
+  """The wheel carries compiled libraries (the op library, and tf_qdq._core
+  for one CPython), so it is tagged for this Python and platform."""
 
   def has_ext_modules(self):
     return True
-
-
-class bdist_wheel(_bdist_wheel):  # pylint: disable=invalid-name
-  """The .so talks to TensorFlow's C++ ABI only, not to CPython's: one wheel
-  serves every Python that TensorFlow supports (tag py3-none-<platform>)."""
-
-  def get_tag(self):
-    _, _, platform = super().get_tag()
-    return "py3", "none", platform
 
 
 setup(
@@ -39,11 +26,10 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     packages=["tf_qdq"],
-    package_data={"tf_qdq": ["_tf_qdq_ops.so"]},
+    package_data={"tf_qdq": ["_tf_qdq_ops.so", "_core*.so"]},
     include_package_data=True,
     python_requires=">=3.9",
     install_requires=[f"tensorflow=={TF_SERIES}.*"],
     distclass=BinaryDistribution,
-    cmdclass={"bdist_wheel": bdist_wheel},
     zip_safe=False,
 )

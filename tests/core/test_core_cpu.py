@@ -1,0 +1,66 @@
+"""tf_qdq.core (the framework-free kernels on NumPy) against the TF ops, bit
+for bit, on the CPU: both run the same core, through different front ends."""
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_qdq
+from tf_qdq import core
+
+from cases import cases  # pylint: disable=import-error
+
+
+def _bits(a):
+  a = np.asarray(a)
+  return a.view({2: np.uint16, 4: np.uint32, 8: np.uint64}[a.dtype.itemsize])
+
+
+def _assert_same(ours, theirs, where):
+  ours, theirs = np.asarray(ours), np.asarray(theirs)
+  assert ours.dtype == theirs.dtype and ours.shape == theirs.shape, where
+  nan = np.isnan(theirs.astype(np.float64))
+  np.testing.assert_array_equal(np.isnan(ours.astype(np.float64)), nan, err_msg=where)
+  bad = np.nonzero(_bits(ours)[~nan] != _bits(theirs)[~nan])[0]
+  assert bad.size == 0, f"{where}: {bad.size} elements differ, first at {bad[0]}"
+
+
+def _tf_op(name, args, kwargs):
+  fn = getattr(tf_qdq, name)
+  return fn(*[tf.constant(a) for a in args], **kwargs)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.float16])
+def test_core_matches_tf_ops(dtype):
+  checked = 0
+  for name, args, kwargs in cases(dtype):
+    ours = getattr(core, name)(*args, **kwargs)
+    theirs = _tf_op(name, args, kwargs)
+    if isinstance(ours, tuple):
+      for o, t in zip(ours, theirs):
+        _assert_same(o, t.numpy(), f"{name}{kwargs}")
+    else:
+      _assert_same(ours, theirs.numpy(), f"{name}{kwargs}")
+    checked += 1
+  assert checked > 50
+
+
+def test_core_rejects_bad_input():
+  x = np.ones((4, 3), np.float32)
+  with pytest.raises(TypeError, match="float16, float32 and float64"):
+    core.fake_quant_with_min_max_args(x.astype(np.int64))
+  with pytest.raises(ValueError, match="axis 2 is out of range"):
+    core.quantize_and_dequantize_v4(x, 0.0, 0.0, axis=2)
+  with pytest.raises(ValueError, match="num_bits must be between 2 and 16"):
+    core.fake_quant_with_min_max_vars(x, -1.0, 1.0, num_bits=1)
+  with pytest.raises(ValueError, match="min has 2 values, expected 3"):
+    core.fake_quant_with_min_max_vars_per_channel(x, np.zeros(2, np.float32),
+                                                  np.ones(3, np.float32))
+  with pytest.raises(ValueError, match="rank >= 1"):
+    core.fake_quant_with_min_max_vars_per_channel(np.float32(1), np.zeros(1, np.float32),
+                                                  np.ones(1, np.float32))
+  with pytest.raises(ValueError, match="same shape"):
+    core.fake_quant_with_min_max_vars_gradient(x, x.T, -1.0, 1.0)
+  with pytest.raises(ValueError, match="Invalid range"):
+    core.quantize_and_dequantize_v4(x, 1.0, -1.0, range_given=True)
+  with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+    core.fake_quant_with_min_max_args(x, device="tpu")
