@@ -8,6 +8,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 BAZEL := tools/bazel.sh
+# The op library of record has CPU and GPU kernels (one wheel for both kinds of
+# machine); `make build BAZEL_CONFIG=` builds a CPU-only library faster.
+BAZEL_CONFIG ?= --config=cuda
 SETUP_STAMP := $(VENV)/.tf_qdq_setup_stamp
 REQUIREMENTS := requirements-dev.txt $(wildcard requirements-demo.txt)
 PYTEST_ARGS ?=
@@ -16,11 +19,12 @@ PYTEST_ARGS ?=
 
 all: wheel
 
-$(SETUP_STAMP): $(REQUIREMENTS) tools/install_system_deps.sh
+$(SETUP_STAMP): $(REQUIREMENTS) tools/install_system_deps.sh tools/install_cuda_toolchain.sh
 	bash tools/install_system_deps.sh
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q $(addprefix -r ,$(REQUIREMENTS))
+	PYTHON_BIN_PATH=$(PYTHON) bash tools/install_cuda_toolchain.sh
 	touch $@
 
 .tf_configure.bazelrc: $(SETUP_STAMP) configure.sh
@@ -29,12 +33,12 @@ $(SETUP_STAMP): $(REQUIREMENTS) tools/install_system_deps.sh
 setup: $(SETUP_STAMP) .tf_configure.bazelrc
 
 build: setup
-	$(BAZEL) build //cc:_tf_qdq_ops.so
+	$(BAZEL) build $(BAZEL_CONFIG) //cc:_tf_qdq_ops.so
 	PYTHON_BIN_PATH=$(PYTHON) tools/stage_library.sh
 	PYTHON_BIN_PATH=$(PYTHON) tools/build_core_module.sh
 
 wheel: build
-	$(BAZEL) build //pip_package:build_pip_pkg
+	$(BAZEL) build $(BAZEL_CONFIG) //pip_package:build_pip_pkg
 	rm -f dist/tf_qdq-*.whl
 	PYTHON_BIN_PATH=$(CURDIR)/$(PYTHON) bazel-bin/pip_package/build_pip_pkg dist
 
