@@ -16,6 +16,7 @@ if [ -f "$OUT" ] && [ -z "$(find "${SRCS[@]}" -newer "$OUT" 2>/dev/null)" ]; the
   echo "up to date: $OUT"; exit 0
 fi
 # -ffp-contract=off: every step separately rounded, as in TF's kernels.
-${CXX:-g++} -O3 -ffp-contract=off -std=c++17 -shared -fPIC -fvisibility=hidden \
+# -mavx: TF 2.21's own baseline; vector rint/floor (see .bazelrc).
+${CXX:-g++} -O3 -mavx -ffp-contract=off -fno-trapping-math -std=c++17 -shared -fPIC -fvisibility=hidden \
   -I"$ROOT" -I"$PYINC" -I"$PBINC" "$ROOT/cc/python/core_module.cc" -o "$OUT"
 echo "built $OUT"

@@ -201,6 +201,21 @@ QDQ_INLINE double Infinity<double>() {
   return d;
 }
 
+// A denormal becomes a zero of the same sign, as TF's CPU kernels see it
+// (denormals-are-zero). The CPU loops also run with FTZ/DAZ set, but a product
+// like `g * (inside ? 1 : 0)` may be folded by the compiler into a select that
+// never multiplies, so the gradient formulas flush explicitly.
+template <typename C>
+QDQ_INLINE C FlushDenormal(C x);
+template <>
+QDQ_INLINE float FlushDenormal<float>(float x) {
+  return (std::fabs(x) < 1.17549435e-38f) ? (x * 0.0f) : x;
+}
+template <>
+QDQ_INLINE double FlushDenormal<double>(double x) {
+  return (std::fabs(x) < 2.2250738585072014e-308) ? (x * 0.0) : x;
+}
+
 // Clamps that return the LEFT operand on ties and when either side is NaN,
 // exactly like Eigen's cwiseMin/cwiseMax (std::min/std::max semantics). TF's
 // bit patterns for NaN and -0.0 inputs depend on this.

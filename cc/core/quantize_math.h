@@ -98,14 +98,15 @@ QDQ_INLINE C QuantizeDequantize(C x, const QdqScale<C>& s) {
 template <typename C>
 QDQ_INLINE C QdqGradient(C gradient, C x, C input_min, C input_max) {
   const C in_range = (x >= input_min && x <= input_max) ? C(1) : C(0);
-  return gradient * in_range;
+  return FlushDenormal(gradient) * in_range;
 }
 
 // Running min/max over data, NaNs skipped (a NaN never compares less or
-// greater; TF's Eigen reductions keep the accumulator on the left and skip
-// them the same way). Equal values merge by their bits: min(-0, +0) is -0 and
+// greater). Equal values merge by their bits: min(-0, +0) is -0 and
 // max(-0, +0) is +0 whatever the order, so any reduction order (thread count,
-// CPU or GPU) gives the same bits. TF keeps whichever zero it met first.
+// CPU or GPU) gives the same bits. TF's Eigen reductions depend on the order
+// in both respects: a NaN is skipped or poisons the range depending on where
+// it sits, and which zero wins likewise (README, deviations).
 template <typename C>
 QDQ_INLINE C MergeEqualBits(C a, C b, bool keep_sign_if_any);
 template <>
@@ -222,7 +223,8 @@ QDQ_INLINE FakeQuantGradientParts<C> FakeQuantGradient(
   const C between = (x >= n.nudged_min && x <= n.nudged_max) ? C(1) : C(0);
   const C below = (x < n.nudged_min) ? C(1) : C(0);
   const C above = (x > n.nudged_max) ? C(1) : C(0);
-  return {gradient * between, gradient * below, gradient * above};
+  const C g = FlushDenormal(gradient);
+  return {g * between, g * below, g * above};
 }
 
 // Where a FakeQuant op's min/max come from: `depth` values of tensors in T

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <functional>
 
+#include "cc/core/convert_block.h"
 #include "cc/core/layout.h"
 #include "cc/core/numeric.h"
 #include "tensorflow/core/framework/op_kernel.h"
@@ -88,8 +89,10 @@ class CpuParallelFor {
   template <typename Fn>
   void operator()(int64_t units, int64_t cost_per_unit, Fn&& fn) const {
     if (units <= 0) return;
-    pool_->ParallelFor(units, cost_per_unit,
-                       std::function<void(int64_t, int64_t)>(fn));
+    pool_->ParallelFor(units, cost_per_unit, [&fn](int64_t begin, int64_t end) {
+      core::ScopedFlushDenormals flush;  // TF's CPU kernels flush denormals
+      fn(begin, end);
+    });
   }
 
  private:

@@ -60,7 +60,12 @@ template <typename T>
 struct QdqGradient<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
                                 const core::QdqGradientArgs<T>& args) {
-    core::QdqGradientCpu(args, CpuParallelFor(ctx));
+    tensorflow::Tensor scratch;
+    void* data;
+    const size_t bytes = core::QdqGradientWorkspaceBytes<T>(args.view);
+    TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
+    core::Workspace ws(data, bytes);
+    core::QdqGradientCpu(args, ws, CpuParallelFor(ctx));
     return tensorflow::Status();
   }
 };

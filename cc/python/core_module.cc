@@ -59,9 +59,11 @@ Array<T> EmptyLike(const py::array& shape_of) {
 }
 
 // A serial ParallelFor: the module is single-threaded (deterministic anyway).
+// Denormals are flushed as in TF's CPU kernels.
 struct SerialFor {
   template <typename Fn>
   void operator()(int64_t units, int64_t, Fn&& fn) const {
+    core::ScopedFlushDenormals flush;
     if (units > 0) fn(0, units);
   }
 };
@@ -185,7 +187,10 @@ py::tuple QdqV4Grad(Array<T> gradients, Array<T> input, Array<T> input_min,
     cuda_bridge::QdqGradient(args);
 #endif
   } else {
-    core::QdqGradientCpu(args, SerialFor());
+    auto ws_bytes = core::QdqGradientWorkspaceBytes<T>(view);
+    auto buffer = CpuWorkspace<T>(ws_bytes);
+    core::Workspace ws(buffer.data(), ws_bytes);
+    core::QdqGradientCpu(args, ws, SerialFor());
   }
   return py::make_tuple(backprop, min_backprop, max_backprop);
 }
