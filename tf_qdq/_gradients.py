@@ -14,6 +14,7 @@ import tensorflow as tf
 
 from tf_qdq._library import ops as _ops
 
+_QDQ_V2 = "TfQdq>QuantizeAndDequantizeV2"
 _QDQ_V4 = "TfQdq>QuantizeAndDequantizeV4"
 _QDQ_V4_GRAD = "TfQdq>QuantizeAndDequantizeV4Grad"
 _ARGS = "TfQdq>FakeQuantWithMinMaxArgs"
@@ -45,6 +46,13 @@ def _quantize_and_dequantize_v4_grad(op, grad):
   return _ops.tf_qdq_quantize_and_dequantize_v4_grad(
       gradients=grad, input=x, input_min=input_min, input_max=input_max,
       axis=op.get_attr("axis"))
+
+
+@tf.RegisterGradient(_QDQ_V2)
+def _quantize_and_dequantize_v2_grad(op, grad):
+  # The legacy op is straight-through, as TF's QuantizeAndDequantizeV2.
+  del op
+  return [grad, None, None]
 
 
 @tf.RegisterGradient(_QDQ_V4_GRAD)

@@ -1,10 +1,13 @@
 """The public tf-qdq functions: drop-in replacements for tf.quantization.*.
 
 Each function is a thin call of the generated op wrapper: no work per call
-beyond building the op, so eager calls on small tensors stay cheap.
+beyond building the op, so eager calls on small tensors stay cheap. Inside an
+XLA context (jit_compile), where the custom ops have no kernel, each builds the
+equivalent composition of TensorFlow ops from tf_qdq._xla instead: same bits.
 """
 import tensorflow as tf
 
+from tf_qdq import _xla
 from tf_qdq._library import ops as _ops
 
 __all__ = [
@@ -40,6 +43,10 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
   Per-channel with `range_given=True` works (TF 2.21 rejects every input
   there). The gradient is the identity when `range_given=False`.
   """
+  if _xla.in_xla_context():
+    return _xla.quantize_and_dequantize_v4(input, input_min, input_max,
+                                           signed_input, num_bits, range_given,
+                                           round_mode, narrow_range, axis, name)
   return _ops.tf_qdq_quantize_and_dequantize_v4(
       input=_as_tensor(input), input_min=input_min, input_max=input_max,
       signed_input=signed_input, num_bits=num_bits, range_given=range_given,
@@ -49,6 +56,9 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
 def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # pylint: disable=redefined-builtin
                                     axis=-1, name=None):
   """QuantizeAndDequantizeV4Grad: (input_backprop, min_backprop, max_backprop)."""
+  if _xla.in_xla_context():
+    return _xla.quantize_and_dequantize_v4_grad(gradients, input, input_min,
+                                                input_max, axis, name)
   return _ops.tf_qdq_quantize_and_dequantize_v4_grad(
       gradients=_as_tensor(gradients), input=input, input_min=input_min,
       input_max=input_max, axis=axis, name=name)
@@ -65,10 +75,10 @@ def _python_axis_to_op_axis(input, axis):  # pylint: disable=redefined-builtin
   rank = input.shape.rank
   if rank is None:
     raise ValueError("input should have known rank to use negative axis.")
-  if rank == 0 or axis < -rank:
+  if rank == 0:  # TF divides by the rank here (ZeroDivisionError)
     raise ValueError(
-        f"axis {axis} is out of range for an input of rank {rank}.")
-  return input, axis % rank
+        f"axis {axis} needs an input of rank >= 1, got a rank-0 input.")
+  return input, axis % rank  # as TF: -3 on a rank-2 input is axis 1
 
 
 def quantize_and_dequantize_v2(input, input_min, input_max, signed_input=True,  # pylint: disable=redefined-builtin
@@ -94,14 +104,17 @@ def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # p
   gradient is straight-through (the identity w.r.t. `input`, nothing for the
   range)."""
   input, axis = _python_axis_to_op_axis(input, axis)
-
-  def forward(x):
-    return quantize_and_dequantize_v4(
-        x, input_min, input_max, signed_input=signed_input,
-        num_bits=num_bits, range_given=range_given, round_mode=round_mode,
-        narrow_range=narrow_range, axis=axis, name=name)
-
-  return tf.grad_pass_through(forward)(input)
+  if _xla.in_xla_context():
+    return tf.grad_pass_through(
+        lambda x: _xla.quantize_and_dequantize_v4(
+            x, input_min, input_max, signed_input, num_bits, range_given,
+            round_mode, narrow_range, axis, name))(input)
+  # As TF, a V2 op: the V4 kernel with a straight-through gradient registered,
+  # which forward mode (ForwardAccumulator) honours too.
+  return _ops.tf_qdq_quantize_and_dequantize_v2(
+      input=_as_tensor(input), input_min=input_min, input_max=input_max,
+      signed_input=signed_input, num_bits=num_bits, range_given=range_given,
+      round_mode=round_mode, narrow_range=narrow_range, axis=axis, name=name)
 
 
 # ---- FakeQuant ---------------------------------------------------------------
@@ -110,6 +123,9 @@ def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # p
 def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylint: disable=redefined-builtin
                                  narrow_range=False, name=None):
   """FakeQuantWithMinMaxArgs, for bfloat16, half, float and double inputs."""
+  if _xla.in_xla_context():
+    return _xla.fake_quant_with_min_max_args(inputs, min, max, num_bits,
+                                             narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_args(
       inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
@@ -118,6 +134,10 @@ def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylin
 def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint: disable=redefined-builtin
                                           max=6.0, num_bits=8,
                                           narrow_range=False, name=None):
+  if _xla.in_xla_context():
+    return _xla.fake_quant_with_min_max_args_gradient(gradients, inputs, min,
+                                                      max, num_bits,
+                                                      narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_args_gradient(
       gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)
@@ -127,6 +147,9 @@ def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disabl
                                  narrow_range=False, name=None):
   """FakeQuantWithMinMaxVars: min and max are scalar tensors of the input's
   dtype (they may be trainable variables)."""
+  if _xla.in_xla_context():
+    return _xla.fake_quant_with_min_max_vars(inputs, min, max, num_bits,
+                                             narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars(
       inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
@@ -137,6 +160,10 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
                                           name=None):
   """(backprops_wrt_input, backprop_wrt_min, backprop_wrt_max). The two sums
   are accumulated in double in a fixed order: independent of thread count."""
+  if _xla.in_xla_context():
+    return _xla.fake_quant_with_min_max_vars_gradient(gradients, inputs, min,
+                                                      max, num_bits,
+                                                      narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars_gradient(
       gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)
@@ -145,6 +172,10 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
 def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
                                              narrow_range=False, name=None):
   """FakeQuantWithMinMaxVarsPerChannel: the channel is the last axis."""
+  if _xla.in_xla_context():
+    return _xla.fake_quant_with_min_max_vars_per_channel(inputs, min, max,
+                                                         num_bits, narrow_range,
+                                                         name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel(
       inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
@@ -154,6 +185,9 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
                                                       max, num_bits=8,
                                                       narrow_range=False,
                                                       name=None):
+  if _xla.in_xla_context():
+    return _xla.fake_quant_with_min_max_vars_per_channel_gradient(
+        gradients, inputs, min, max, num_bits, narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient(
       gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)

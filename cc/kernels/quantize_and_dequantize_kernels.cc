@@ -70,9 +70,9 @@ class QuantizeAndDequantizeV4Op : public OpKernel {
                                       " > input_max ", max_value));
         }
       } else {
-        CheckChannelRange(ctx, input_min, "input_min_tensor", input, view);
+        CheckChannelRange(ctx, input_min, "input_min_tensor", view);
         if (!ctx->status().ok()) return;
-        CheckChannelRange(ctx, input_max, "input_max_tensor", input, view);
+        CheckChannelRange(ctx, input_max, "input_max_tensor", view);
         if (!ctx->status().ok()) return;
       }
     }
@@ -93,7 +93,7 @@ class QuantizeAndDequantizeV4Op : public OpKernel {
  private:
   // QuantizeAndDequantizeV3's checks of a per-channel given range.
   void CheckChannelRange(OpKernelContext* ctx, const Tensor& range,
-                         const char* name, const Tensor& input,
+                         const char* name,
                          const core::ChannelView& view) {
     OP_REQUIRES(ctx, range.dims() == 1,
                 InvalidArgument("Shape must be rank 1 for ", name,
@@ -102,7 +102,7 @@ class QuantizeAndDequantizeV4Op : public OpKernel {
                 InvalidArgument(name, " has incorrect size, was ",
                                 range.dim_size(0), " expected ", view.depth,
                                 " to match dim ", axis_, " of the input ",
-                                input.shape().DebugString()));
+                                range.shape().DebugString()));
   }
 
   int num_bits_;
@@ -190,6 +190,10 @@ class QuantizeAndDequantizeV4GradOp : public OpKernel {
 
 #define TF_QDQ_REGISTER_QDQ(DEVICE, DEVICE_TYPE, T)                          \
   REGISTER_KERNEL_BUILDER(Name("TfQdq>QuantizeAndDequantizeV4")            \
+                              .Device(DEVICE)                              \
+                              .TypeConstraint<T>("T"),                     \
+                          QuantizeAndDequantizeV4Op<DEVICE_TYPE, T>);      \
+  REGISTER_KERNEL_BUILDER(Name("TfQdq>QuantizeAndDequantizeV2")            \
                               .Device(DEVICE)                              \
                               .TypeConstraint<T>("T"),                     \
                           QuantizeAndDequantizeV4Op<DEVICE_TYPE, T>);      \

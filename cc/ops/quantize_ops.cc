@@ -47,24 +47,31 @@ Status CheckQdqRangeAndAxis(InferenceContext* c, int data_input, int min_input,
   return Status();
 }
 
-REGISTER_OP("TfQdq>QuantizeAndDequantizeV4")
-    .Input("input: T")
-    .Input("input_min: T")
-    .Input("input_max: T")
-    .Attr("signed_input: bool = true")
-    .Attr("num_bits: int = 8")
-    .Attr("range_given: bool = false")
-    .Output("output: T")
-    .Attr("T: {bfloat16, half, float, double}")
-    .Attr("round_mode: {'HALF_TO_EVEN', 'HALF_UP'} = 'HALF_TO_EVEN'")
-    .Attr("narrow_range: bool = false")
-    .Attr("axis: int = -1")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle minmax;
-      TF_RETURN_IF_ERROR(CheckQdqRangeAndAxis(c, 0, 1, &minmax));
-      c->set_output(0, c->input(0));
-      return Status();
-    });
+// The V4 op and the legacy V2 op share attrs, shape function and kernel, as in
+// TF; they differ only in their Python gradients (V2: straight-through).
+#define TF_QDQ_REGISTER_QDQ_OP(NAME)                                         \
+  REGISTER_OP(NAME)                                                          \
+      .Input("input: T")                                                     \
+      .Input("input_min: T")                                                 \
+      .Input("input_max: T")                                                 \
+      .Attr("signed_input: bool = true")                                     \
+      .Attr("num_bits: int = 8")                                             \
+      .Attr("range_given: bool = false")                                     \
+      .Output("output: T")                                                   \
+      .Attr("T: {bfloat16, half, float, double}")                            \
+      .Attr("round_mode: {'HALF_TO_EVEN', 'HALF_UP'} = 'HALF_TO_EVEN'")      \
+      .Attr("narrow_range: bool = false")                                    \
+      .Attr("axis: int = -1")                                                \
+      .SetShapeFn([](InferenceContext* c) {                                  \
+        ShapeHandle minmax;                                                  \
+        TF_RETURN_IF_ERROR(CheckQdqRangeAndAxis(c, 0, 1, &minmax));          \
+        c->set_output(0, c->input(0));                                       \
+        return Status();                                                     \
+      })
+
+TF_QDQ_REGISTER_QDQ_OP("TfQdq>QuantizeAndDequantizeV4");
+TF_QDQ_REGISTER_QDQ_OP("TfQdq>QuantizeAndDequantizeV2");
+#undef TF_QDQ_REGISTER_QDQ_OP
 
 REGISTER_OP("TfQdq>QuantizeAndDequantizeV4Grad")
     .Input("gradients: T")
@@ -183,8 +190,11 @@ REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient")
       ShapeHandle inputs;
       // TF also caps the rank at 4 here although its kernel takes any rank;
       // we do not, so per-channel Conv3D kernels train under tf.function.
-      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(1), 1, &inputs));
-      TF_RETURN_IF_ERROR(c->Merge(inputs, c->input(0), &inputs));
+      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &inputs));
+      TF_RETURN_IF_ERROR(c->Merge(inputs, c->input(1), &inputs));
+      // Again after the merge: unknown-rank gradients with a scalar input
+      // merge to rank 0, and Dim(-1) below would read out of bounds.
+      TF_RETURN_IF_ERROR(c->WithRankAtLeast(inputs, 1, &inputs));
       ShapeHandle last_dim = c->Vector(c->Dim(inputs, -1));
       ShapeHandle min_max;
       TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &min_max));
