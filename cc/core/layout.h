@@ -142,12 +142,24 @@ QDQ_INLINE double TreeFoldLanes(double* lanes, int num_lanes) {
 }
 
 // get(i) returns partial i; see the canonical order above.
+//
+// Only the lanes some partial reached are stored and folded: the others hold
+// +0.0, and adding +0.0 changes no bit of a sum that started from +0.0 (such
+// a sum is never -0.0 under round-to-nearest). So this equals the full
+// kCombineLanes-wide tree that the GPU folds, in O(count) instead of
+// O(kCombineLanes) per channel.
 template <typename GetPartial>
 QDQ_INLINE double CombinePartials(int64_t count, GetPartial&& get) {
   double lanes[kCombineLanes];
-  for (int j = 0; j < kCombineLanes; ++j) lanes[j] = 0.0;
+  const int used = count < kCombineLanes ? static_cast<int>(count) : kCombineLanes;
+  for (int j = 0; j < used; ++j) lanes[j] = 0.0;
   for (int64_t i = 0; i < count; ++i) lanes[i % kCombineLanes] += get(i);
-  return TreeFoldLanes(lanes, kCombineLanes);
+  int occupied = used;
+  for (int stride = kCombineLanes / 2; stride > 0; stride /= 2) {
+    for (int j = 0; j < stride && j + stride < occupied; ++j) lanes[j] += lanes[j + stride];
+    if (occupied > stride) occupied = stride;
+  }
+  return used > 0 ? lanes[0] : 0.0;
 }
 
 }  // namespace core

@@ -89,11 +89,24 @@ class CpuParallelFor {
   template <typename Fn>
   void operator()(int64_t units, int64_t cost_per_unit, Fn&& fn) const {
     if (units <= 0) return;
+    // Below ~500k cycles (~128K elements) waking a second thread costs more
+    // than it saves on these memory-bound loops; skip the pool.s
+    // std::function and cost model (they are visible on 1K-element calls).
+    // The caller's thread already has denormals flushed (core entry points).
+    if (units * cost_per_unit < kInlineCycles) {
+      fn(int64_t{0}, units);
+      return;
+    }
     pool_->ParallelFor(units, cost_per_unit, [&fn](int64_t begin, int64_t end) {
       core::ScopedFlushDenormals flush;  // TF's CPU kernels flush denormals
       fn(begin, end);
     });
   }
+
+ private:
+  static constexpr int64_t kInlineCycles = int64_t{1} << 19;
+
+ public:
 
  private:
   tensorflow::thread::ThreadPool* pool_;

@@ -41,18 +41,34 @@ struct FakeQuantGradient {
 
 // ---- CPU ------------------------------------------------------------------
 
+// Runs `fn(core::Workspace&)` with `bytes` of scratch: on the stack when small
+// (the per-tensor case needs a few dozen bytes, and an allocation would be a
+// measurable part of a 1K-element call), else from allocate_temp.
+template <typename Fn>
+tensorflow::Status WithCpuWorkspace(tensorflow::OpKernelContext* ctx, size_t bytes,
+                                    Fn&& fn) {
+  constexpr size_t kStackBytes = 4096;
+  if (bytes <= kStackBytes) {
+    alignas(64) unsigned char stack[kStackBytes];
+    core::Workspace ws(stack, bytes);
+    fn(ws);
+    return tensorflow::Status();
+  }
+  tensorflow::Tensor scratch;
+  void* data;
+  TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
+  core::Workspace ws(data, bytes);
+  fn(ws);
+  return tensorflow::Status();
+}
+
 template <typename T>
 struct QdqForward<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
                                 const core::QdqForwardArgs<T>& args) {
-    tensorflow::Tensor scratch;
-    void* data;
-    const size_t bytes =
-        core::QdqForwardWorkspaceBytes<T>(args.view, args.range_given);
-    TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
-    core::Workspace ws(data, bytes);
-    core::QdqForwardCpu(args, ws, CpuParallelFor(ctx));
-    return tensorflow::Status();
+    return WithCpuWorkspace(
+        ctx, core::QdqForwardWorkspaceBytes<T>(args.view, args.range_given),
+        [&](core::Workspace& ws) { core::QdqForwardCpu(args, ws, CpuParallelFor(ctx)); });
   }
 };
 
@@ -60,13 +76,9 @@ template <typename T>
 struct QdqGradient<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
                                 const core::QdqGradientArgs<T>& args) {
-    tensorflow::Tensor scratch;
-    void* data;
-    const size_t bytes = core::QdqGradientWorkspaceBytes<T>(args.view);
-    TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
-    core::Workspace ws(data, bytes);
-    core::QdqGradientCpu(args, ws, CpuParallelFor(ctx));
-    return tensorflow::Status();
+    return WithCpuWorkspace(
+        ctx, core::QdqGradientWorkspaceBytes<T>(args.view),
+        [&](core::Workspace& ws) { core::QdqGradientCpu(args, ws, CpuParallelFor(ctx)); });
   }
 };
 
@@ -74,13 +86,10 @@ template <core::GridStep kStep, typename T>
 struct FakeQuantForward<CPUDevice, kStep, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
                                 const core::FakeQuantArgs<T>& args) {
-    tensorflow::Tensor scratch;
-    void* data;
-    const size_t bytes = core::FakeQuantWorkspaceBytes<T>(args.view);
-    TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
-    core::Workspace ws(data, bytes);
-    core::FakeQuantForwardCpu<kStep>(args, ws, CpuParallelFor(ctx));
-    return tensorflow::Status();
+    return WithCpuWorkspace(
+        ctx, core::FakeQuantWorkspaceBytes<T>(args.view), [&](core::Workspace& ws) {
+          core::FakeQuantForwardCpu<kStep>(args, ws, CpuParallelFor(ctx));
+        });
   }
 };
 
@@ -88,14 +97,9 @@ template <typename T>
 struct FakeQuantGradient<CPUDevice, T> {
   tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
                                 const core::FakeQuantGradientArgs<T>& args) {
-    tensorflow::Tensor scratch;
-    void* data;
-    const size_t bytes = core::FakeQuantGradientWorkspaceBytes<T>(
-        args.view, args.wrt_min != nullptr);
-    TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
-    core::Workspace ws(data, bytes);
-    core::FakeQuantGradientCpu(args, ws, CpuParallelFor(ctx));
-    return tensorflow::Status();
+    return WithCpuWorkspace(
+        ctx, core::FakeQuantGradientWorkspaceBytes<T>(args.view, args.wrt_min != nullptr),
+        [&](core::Workspace& ws) { core::FakeQuantGradientCpu(args, ws, CpuParallelFor(ctx)); });
   }
 };
 
