@@ -2,8 +2,11 @@
 // nvcc spelling of the op library's -ffp-contract=off.
 #include <cuda_runtime.h>
 
+#include <algorithm>
+#include <functional>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "cc/core/cuda_kernels.cuh"
 #include "cc/python/core_cuda.h"
@@ -139,6 +142,81 @@ void FakeQuantGradient(const core::FakeQuantGradientArgs<T>& h) {
     dlo.CopyTo(h.wrt_min);
     dhi.CopyTo(h.wrt_max);
   }
+}
+
+namespace {
+
+// Median over `reps` of the time between two events around `launch()`.
+template <typename Launch>
+double MedianMs(int reps, Launch&& launch) {
+  cudaEvent_t start, stop;
+  Check(cudaEventCreate(&start), "event");
+  Check(cudaEventCreate(&stop), "event");
+  launch();  // warm-up
+  std::vector<float> times;
+  for (int r = 0; r < reps; ++r) {
+    Check(cudaEventRecord(start), "event");
+    launch();
+    Check(cudaEventRecord(stop), "event");
+    Check(cudaEventSynchronize(stop), "event");
+    float ms;
+    Check(cudaEventElapsedTime(&ms, start, stop), "event");
+    times.push_back(ms);
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+}  // namespace
+
+BenchmarkResult Benchmark(const std::string& op, int64_t n, int64_t channels, int reps) {
+  const core::ChannelView view = channels > 1
+      ? core::ChannelView{n / channels, channels, 1} : core::PerTensorView(n);
+  n = view.size();
+  std::vector<float> host(n), lo(channels, -1.0f), hi(channels, 1.0f);
+  for (int64_t i = 0; i < n; ++i) host[i] = static_cast<float>((i * 2654435761u) % 2001) / 500.0f - 2.0f;
+  DeviceArray<float> x(host.data(), n), g(host.data(), n), y(nullptr, n), z(nullptr, n);
+  DeviceArray<float> dlo(lo.data(), channels), dhi(hi.data(), channels);
+  DeviceArray<float> slo(nullptr, channels), shi(nullptr, channels);
+  const double copy_ms = MedianMs(reps, [&] {
+    Check(cudaMemcpyAsync(y.get(), x.get(), n * sizeof(float), cudaMemcpyDeviceToDevice), "copy");
+  });
+  const double one_pass = 2.0 * n * sizeof(float);  // one read, one write
+  double bytes = one_pass;
+  size_t ws_bytes = 0;
+  std::function<cudaError_t(void*)> run;
+  if (op == "qdq" || op == "qdq_given") {
+    core::QdqForwardArgs<float> a{x.get(), y.get(), view, core::ComputeQdqBounds(true, 8, false),
+                                  core::RoundMode::kHalfToEven, op == "qdq_given",
+                                  dlo.get(), dhi.get(), false};
+    if (op == "qdq") bytes = 1.5 * one_pass;  // the range pass reads the data once more
+    ws_bytes = core::cuda::QdqForwardCudaWorkspaceBytes<float>(view, a.range_given);
+    run = [a, ws_bytes](void* ws) { return core::cuda::QdqForwardCuda(a, ws, ws_bytes, nullptr); };
+  } else if (op == "fake_quant") {
+    core::FakeQuantArgs<float> a{x.get(), y.get(), view, core::ComputeFakeQuantBounds(8, false),
+                                 core::RangeSource<float>{dlo.get(), dhi.get(), 0, 0}, true};
+    ws_bytes = core::cuda::FakeQuantForwardCudaWorkspaceBytes<float>(view);
+    run = [a, ws_bytes](void* ws) {
+      return core::cuda::FakeQuantForwardCuda<core::GridStep::kMultiplyByInverse>(a, ws, ws_bytes,
+                                                                                  nullptr);
+    };
+  } else if (op == "fake_quant_gradient") {
+    core::FakeQuantGradientArgs<float> a{g.get(), x.get(), y.get(), slo.get(), shi.get(), view,
+                                         core::ComputeFakeQuantBounds(8, false),
+                                         core::RangeSource<float>{dlo.get(), dhi.get(), 0, 0},
+                                         true};
+    bytes = 1.5 * one_pass;  // two reads, one write
+    ws_bytes = core::cuda::FakeQuantGradientCudaWorkspaceBytes<float>(view, true);
+    run = [a, ws_bytes](void* ws) { return core::cuda::FakeQuantGradientCuda(a, ws, ws_bytes, nullptr); };
+  } else {
+    throw std::runtime_error("tf_qdq.core.cuda_benchmark: unknown op '" + op +
+                             "' (qdq, qdq_given, fake_quant, fake_quant_gradient)");
+  }
+  DeviceArray<unsigned char> ws(nullptr, static_cast<int64_t>(ws_bytes));
+  const double op_ms = MedianMs(reps, [&] { Check(run(ws.get()), "launch"); });
+  return {op_ms, copy_ms, bytes};
 }
 
 #define TF_QDQ_INSTANTIATE_BRIDGE(T)                                              \

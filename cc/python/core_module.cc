@@ -358,6 +358,16 @@ PYBIND11_MODULE(_core, m) {
   tf_qdq::DefineOps<double>(m, "float64");
   tf_qdq::DefineOps<tf_qdq::core::Half>(m, "float16");
 #ifdef TF_QDQ_WITH_CUDA
+  m.def(
+      "cuda_benchmark",
+      [](const std::string& op, int64_t n, int64_t channels, int reps) {
+        const auto r = tf_qdq::cuda_bridge::Benchmark(op, n, channels, reps);
+        return py::dict(py::arg("op_ms") = r.op_ms, py::arg("copy_ms") = r.copy_ms,
+                        py::arg("op_bytes") = r.op_bytes);
+      },
+      py::arg("op"), py::arg("n"), py::arg("channels") = 1, py::arg("reps") = 20,
+      "Median kernel time of `op` on device-resident float32 data beside a "
+      "device-to-device copy of the same bytes, timed with CUDA events.");
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;
