@@ -6,6 +6,9 @@ XLA context (jit_compile), where the custom ops have no kernel, each builds the
 equivalent composition of TensorFlow ops from tf_qdq._xla instead: same bits.
 """
 import tensorflow as tf
+from tensorflow.python import pywrap_tfe as _pywrap_tfe
+from tensorflow.python.eager import context as _context
+from tensorflow.python.framework import ops as _framework_ops
 
 from tf_qdq import _xla
 from tf_qdq._library import ops as _ops
@@ -22,6 +25,27 @@ __all__ = [
     "fake_quant_with_min_max_vars_per_channel",
     "fake_quant_with_min_max_vars_per_channel_gradient",
 ]
+
+
+_EagerTensor = _framework_ops.EagerTensor
+
+
+def _fast_eager(op_type, name, first_input, *inputs_and_attrs):
+  """Runs `op_type` through TF's eager fast path when `first_input` is already
+  an eager tensor (so the op's T is its dtype), else returns None. On 1K-value
+  tensors the Python layer is a large part of a call: this skips a second
+  wrapper. Errors fall through (None) to the generated wrapper, which runs
+  the op again and raises TF's exception."""
+  if type(first_input) is not _EagerTensor:  # pylint: disable=unidiomatic-typecheck
+    return None
+  ctx = _context._context or _context.context()  # pylint: disable=protected-access
+  if not ctx._thread_local_data.is_eager:  # pylint: disable=protected-access
+    return None
+  try:
+    return _pywrap_tfe.TFE_Py_FastPathExecute(ctx, op_type, name, first_input,
+                                              *inputs_and_attrs)
+  except Exception:  # pylint: disable=broad-except
+    return None
 
 
 def _as_tensor(value):
@@ -43,6 +67,12 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
   Per-channel with `range_given=True` works (TF 2.21 rejects every input
   there). The gradient is the identity when `range_given=False`.
   """
+  result = _fast_eager("TfQdq>QuantizeAndDequantizeV4", name, input, input_min,
+                       input_max, "signed_input", signed_input, "num_bits",
+                       num_bits, "range_given", range_given, "round_mode",
+                       round_mode, "narrow_range", narrow_range, "axis", axis)
+  if result is not None:
+    return result
   if _xla.in_xla_context():
     return _xla.quantize_and_dequantize_v4(input, input_min, input_max,
                                            signed_input, num_bits, range_given,
@@ -56,6 +86,10 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
 def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # pylint: disable=redefined-builtin
                                     axis=-1, name=None):
   """QuantizeAndDequantizeV4Grad: (input_backprop, min_backprop, max_backprop)."""
+  result = _fast_eager("TfQdq>QuantizeAndDequantizeV4Grad", name, gradients,
+                       input, input_min, input_max, "axis", axis)
+  if result is not None:
+    return _ops._TfQdq_QuantizeAndDequantizeV4GradOutput._make(result)  # pylint: disable=protected-access
   if _xla.in_xla_context():
     return _xla.quantize_and_dequantize_v4_grad(gradients, input, input_min,
                                                 input_max, axis, name)
@@ -123,6 +157,11 @@ def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # p
 def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylint: disable=redefined-builtin
                                  narrow_range=False, name=None):
   """FakeQuantWithMinMaxArgs, for bfloat16, half, float and double inputs."""
+  result = _fast_eager("TfQdq>FakeQuantWithMinMaxArgs", name, inputs, "min", min,
+                       "max", max, "num_bits", num_bits, "narrow_range",
+                       narrow_range)
+  if result is not None:
+    return result
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_args(inputs, min, max, num_bits,
                                              narrow_range, name)
@@ -134,6 +173,11 @@ def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylin
 def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint: disable=redefined-builtin
                                           max=6.0, num_bits=8,
                                           narrow_range=False, name=None):
+  result = _fast_eager("TfQdq>FakeQuantWithMinMaxArgsGradient", name, gradients,
+                       inputs, "min", min, "max", max, "num_bits", num_bits,
+                       "narrow_range", narrow_range)
+  if result is not None:
+    return result
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_args_gradient(gradients, inputs, min,
                                                       max, num_bits,
@@ -147,6 +191,10 @@ def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disabl
                                  narrow_range=False, name=None):
   """FakeQuantWithMinMaxVars: min and max are scalar tensors of the input's
   dtype (they may be trainable variables)."""
+  result = _fast_eager("TfQdq>FakeQuantWithMinMaxVars", name, inputs, min, max,
+                       "num_bits", num_bits, "narrow_range", narrow_range)
+  if result is not None:
+    return result
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars(inputs, min, max, num_bits,
                                              narrow_range, name)
@@ -160,6 +208,11 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
                                           name=None):
   """(backprops_wrt_input, backprop_wrt_min, backprop_wrt_max). The two sums
   are accumulated in double in a fixed order: independent of thread count."""
+  result = _fast_eager("TfQdq>FakeQuantWithMinMaxVarsGradient", name, gradients,
+                       inputs, min, max, "num_bits", num_bits, "narrow_range",
+                       narrow_range)
+  if result is not None:
+    return _ops._TfQdq_FakeQuantWithMinMaxVarsGradientOutput._make(result)  # pylint: disable=protected-access
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars_gradient(gradients, inputs, min,
                                                       max, num_bits,
@@ -172,6 +225,11 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
 def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
                                              narrow_range=False, name=None):
   """FakeQuantWithMinMaxVarsPerChannel: the channel is the last axis."""
+  result = _fast_eager("TfQdq>FakeQuantWithMinMaxVarsPerChannel", name, inputs,
+                       min, max, "num_bits", num_bits, "narrow_range",
+                       narrow_range)
+  if result is not None:
+    return result
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars_per_channel(inputs, min, max,
                                                          num_bits, narrow_range,
@@ -185,6 +243,11 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
                                                       max, num_bits=8,
                                                       narrow_range=False,
                                                       name=None):
+  result = _fast_eager("TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient", name,
+                       gradients, inputs, min, max, "num_bits", num_bits,
+                       "narrow_range", narrow_range)
+  if result is not None:
+    return _ops._TfQdq_FakeQuantWithMinMaxVarsPerChannelGradientOutput._make(result)  # pylint: disable=protected-access
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars_per_channel_gradient(
         gradients, inputs, min, max, num_bits, narrow_range, name)
