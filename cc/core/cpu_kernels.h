@@ -449,6 +449,15 @@ struct NudgedArrays {
     return {nudged_min[c], nudged_max[c], scale[c], inverse_scale[c], quant_zero[c],
             zero[c] != C(0)};
   }
+  // Channel c's range for the inner loops, which handle `zero` themselves.
+  FakeQuantNudged<C> Range(int64_t c) const {
+    return {nudged_min[c], nudged_max[c], scale[c], inverse_scale[c], quant_zero[c], false};
+  }
+  // The arrays from channel c on.
+  NudgedArrays From(int64_t c) const {
+    return {nudged_min + c, nudged_max + c, scale + c, inverse_scale + c, quant_zero + c,
+            zero + c};
+  }
 };
 
 template <typename T, typename WS, typename C = ComputeType<T>>
@@ -507,18 +516,10 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFo
         [&](int64_t c0, int64_t first, int64_t count) {
           UnaryBlocks(args.input, args.output, first, count,
                       [&](const C* __restrict x, C* __restrict y, int64_t b, int64_t m) {
-                        const int64_t c = c0 + b;
-                        const C* __restrict nmin = na.nudged_min + c;
-                        const C* __restrict nmax = na.nudged_max + c;
-                        const C* __restrict scale = na.scale + c;
-                        const C* __restrict inv = na.inverse_scale + c;
-                        const C* __restrict qz = na.quant_zero + c;
-                        const C* __restrict zero = na.zero + c;
+                        const NudgedArrays<C> channel = na.From(c0 + b);
                         for (int64_t j = 0; j < m; ++j) {
-                          const C q = FakeQuantize<kStep>(
-                              x[j], FakeQuantNudged<C>{nmin[j], nmax[j], scale[j], inv[j],
-                                                       qz[j], false});
-                          y[j] = zero[j] != C(0) ? C(0) : q;
+                          const C q = FakeQuantize<kStep>(x[j], channel.Range(j));
+                          y[j] = channel.zero[j] != C(0) ? C(0) : q;
                         }
                       });
         });
@@ -653,21 +654,14 @@ void FakeQuantGradientCpu(const FakeQuantGradientArgs<T>& args, Workspace& ws,
           BinaryBlocks(args.gradients, args.input, args.wrt_input, r * v.depth, v.depth,
                        [&](const C* __restrict g, const C* __restrict x, C* __restrict y,
                            int64_t b, int64_t m) {
-                         const C* __restrict nmin = na.nudged_min + b;
-                         const C* __restrict nmax = na.nudged_max + b;
-                         const C* __restrict scale = na.scale + b;
-                         const C* __restrict inv = na.inverse_scale + b;
-                         const C* __restrict qz = na.quant_zero + b;
-                         const C* __restrict zero = na.zero + b;
+                         const NudgedArrays<C> channel = na.From(b);
                          double* __restrict lo = pmin + b;
                          double* __restrict hi = pmax + b;
                          for (int64_t j = 0; j < m; ++j) {
-                           const FakeQuantGradientParts<C> p = FakeQuantGradient(
-                               g[j], x[j],
-                               FakeQuantNudged<C>{nmin[j], nmax[j], scale[j], inv[j], qz[j],
-                                                  false});
+                           const FakeQuantGradientParts<C> p =
+                               FakeQuantGradient(g[j], x[j], channel.Range(j));
                            // min == max == 0 channels pass through, adding nothing.
-                           const bool pass = zero[j] != C(0);
+                           const bool pass = channel.zero[j] != C(0);
                            y[j] = pass ? g[j] : p.wrt_input;
                            to_min[j] = pass ? C(0) : p.wrt_min;
                            to_max[j] = pass ? C(0) : p.wrt_max;
