@@ -32,3 +32,12 @@ else:
   from tf_qdq.quantization import __all__ as _quantization_all
 
   __all__ = list(_quantization_all) + ["raw_ops"]
+
+  def __getattr__(name):
+    # tf_qdq.keras imports Keras, which `import tf_qdq` should not pay for.
+    # `import tf_qdq.keras` (needed before loading a .keras file) or the first
+    # access to tf_qdq.keras loads it.
+    if name == "keras":
+      import importlib  # pylint: disable=import-outside-toplevel
+      return importlib.import_module("tf_qdq.keras")
+    raise AttributeError(f"module 'tf_qdq' has no attribute {name!r}")

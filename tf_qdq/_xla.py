@@ -42,17 +42,14 @@ Four XLA rewrites would change the bits and are blocked:
 What does not carry over: checks that depend on tensor values (QDQ's
 "Invalid range: input_min > input_max") cannot raise inside XLA and are
 skipped; checks of attributes and static shapes raise at trace time with the
-kernels' messages. Verified on XLA:CPU (x86-64 with FMA and AVX-512); XLA:GPU
+kernels' messages. Verified on XLA:CPU (x86-64 with AVX2 and FMA); XLA:GPU
 is unverified (NVPTX contracts multiplies with several uses too).
 """
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
-try:
-  from tensorflow.compiler.tf2xla.ops import gen_xla_ops as _gen_xla_ops
-except ImportError:  # pragma: no cover - present in every TF 2.x wheel
-  _gen_xla_ops = None
+from tensorflow.compiler.tf2xla.ops import gen_xla_ops as _gen_xla_ops
 
 # cc/core/layout.h: canonical order of the FakeQuant min/max backprop sums.
 _FLAT_CHUNK = 4096
@@ -73,7 +70,7 @@ def in_xla_context():
       tf.compat.v1.get_default_graph())
 
 
-# ---- helpers -------------------------------------------------------------------
+# ---- helpers -----------------------------------------------------------------
 
 # Plain graph building: AutoGraph has nothing to convert here.
 _no_autograph = tf.autograph.experimental.do_not_convert
@@ -94,10 +91,11 @@ def _const(value, dtype):
 
 
 def _opaque(*tensors):
-  """The tensors, hidden from XLA's algebraic simplifier and constant folder."""
-  if _gen_xla_ops is None:
-    return tensors if len(tensors) > 1 else tensors[0]
-  out = _gen_xla_ops.xla_optimization_barrier(list(tensors))
+  """The tensors, hidden from XLA's algebraic simplifier and constant folder.
+  The barrier has no gradient: only quantities whose gradient is zero (masks,
+  ranges that feed comparisons) or that custom gradients cover go through."""
+  out = _gen_xla_ops.xla_optimization_barrier(
+      [tf.stop_gradient(t) for t in tensors])
   return tuple(out) if len(tensors) > 1 else out[0]
 
 
@@ -171,7 +169,7 @@ def _positive_zero_if_zero(s):
   return tf.where(tf.equal(s, 0), tf.zeros_like(s), s)
 
 
-# ---- canonical sums (cc/core/layout.h) -------------------------------------------
+# ---- canonical sums (cc/core/layout.h) ---------------------------------------
 
 
 def _sequential_sum(parts):
@@ -203,7 +201,8 @@ def _combine_partials(partials):
                                0))
   # Lane l adds partials l, l + 256, ... in order: a loop over the rows (one
   # row up to 2^20 elements per tensor or 2^16 rows per channel).
-  lanes = tf.zeros_like(table[:, 0])
+  lanes = tf.zeros(tf.concat([shape[:1], [_COMBINE_LANES], shape[2:]], 0),
+                   partials.dtype)
   _, lanes = tf.while_loop(
       lambda r, acc: r < rows,
       lambda r, acc: (r + 1, acc + tf.gather(table, r, axis=1)),
@@ -240,7 +239,7 @@ def _column_sums(terms):
   return _positive_zero_if_zero(_combine_partials(partials))
 
 
-# ---- QuantizeAndDequantizeV4 (math.h ComputeQdqScale, QuantizeDequantize) --------
+# ---- QuantizeAndDequantizeV4 (math.h ComputeQdqScale, QuantizeDequantize) ----
 
 
 def _qdq_bounds(signed_input, num_bits, narrow_range):
@@ -433,7 +432,7 @@ def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # p
     return qdq_grad(g, x, mn, mx)
 
 
-# ---- FakeQuant (math.h NudgeFakeQuantRange, FakeQuantize, FakeQuantGradient) ----
+# ---- FakeQuant (math.h NudgeFakeQuantRange, FakeQuantize, FakeQuantGradient) -
 
 
 def _check_fake_quant_bits(num_bits):
@@ -601,8 +600,9 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min, max,  # pylint
   _check_fake_quant_bits(num_bits)
   with tf.name_scope(name or "FakeQuantWithMinMaxArgsGradient"):
     g, x = _convert_inputs("FakeQuantWithMinMaxArgsGradient", gradients, inputs)
-    _check_same_shape(g, x, "Inputs to operation FakeQuantWithMinMaxArgsGradient"
-                      " must have the same size and shape.")
+    _check_same_shape(g, x, "Inputs to operation "
+                      "FakeQuantWithMinMaxArgsGradient must have the same "
+                      "size and shape.")
     mn, mx = _args_range(x, min, max)
 
     @tf.custom_gradient
