@@ -92,12 +92,65 @@ inline void ConvertBlock(const float* in, Half* out, int64_t n) {
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToHalf(in[i]);
 }
 
-// bfloat16 is plain integer arithmetic: these loops vectorise as they are.
+// bfloat16 is integer arithmetic. Under AVX (TF's baseline) GCC has only
+// 128-bit integer vectors for it; with AVX2, checked at run time, these
+// 256-bit versions give the same bits as BFloat16ToFloat/FloatToBFloat16.
+#ifdef TF_QDQ_HAVE_F16C_PATH
+__attribute__((target("avx2"))) inline void BFloat16ToFloatAvx2(const BFloat16* in,
+                                                                float* out, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + i));
+    const __m256i u = _mm256_slli_epi32(_mm256_cvtepu16_epi32(b), 16);
+    _mm256_storeu_ps(out + i, _mm256_castsi256_ps(u));
+  }
+  for (; i < n; ++i) out[i] = BFloat16ToFloat(in[i]);
+}
+
+__attribute__((target("avx2"))) inline void FloatToBFloat16Avx2(const float* in,
+                                                                BFloat16* out, int64_t n) {
+  const __m256i one = _mm256_set1_epi32(1), bias = _mm256_set1_epi32(0x7fff);
+  const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff);
+  const __m256i inf = _mm256_set1_epi32(0x7f800000);
+  const __m256i sign16 = _mm256_set1_epi32(0x8000), quiet = _mm256_set1_epi32(0x7fc0);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    const __m256i u = _mm256_castps_si256(_mm256_loadu_ps(in + i));
+    const __m256i high = _mm256_srli_epi32(u, 16);
+    // Round to nearest even: u + 0x7fff + (bit 16 of u), keep the top half.
+    const __m256i rounded = _mm256_srli_epi32(
+        _mm256_add_epi32(_mm256_add_epi32(u, bias), _mm256_and_si256(high, one)), 16);
+    // NaN: the quiet NaN with the input's sign.
+    const __m256i is_nan = _mm256_cmpgt_epi32(_mm256_and_si256(u, abs_mask), inf);
+    const __m256i nan = _mm256_or_si256(_mm256_and_si256(high, sign16), quiet);
+    const __m256i r = _mm256_blendv_epi8(rounded, nan, is_nan);
+    // Pack the eight 16-bit results (values <= 0xffff, so no saturation).
+    const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0xd8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm256_castsi256_si128(packed));
+  }
+  for (; i < n; ++i) out[i] = FloatToBFloat16(in[i]);
+}
+
+inline bool CpuHasAvx2() {
+  static const bool has = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+  }();
+  return has;
+}
+#endif
+
 inline void ConvertBlock(const BFloat16* in, float* out, int64_t n) {
+#ifdef TF_QDQ_HAVE_F16C_PATH
+  if (CpuHasAvx2()) return BFloat16ToFloatAvx2(in, out, n);
+#endif
   for (int64_t i = 0; i < n; ++i) out[i] = BFloat16ToFloat(in[i]);
 }
 
 inline void ConvertBlock(const float* in, BFloat16* out, int64_t n) {
+#ifdef TF_QDQ_HAVE_F16C_PATH
+  if (CpuHasAvx2()) return FloatToBFloat16Avx2(in, out, n);
+#endif
   for (int64_t i = 0; i < n; ++i) out[i] = FloatToBFloat16(in[i]);
 }
 

@@ -52,8 +52,9 @@ QDQ_INLINE float HalfToFloat(Half h) {
   const uint32_t sign = static_cast<uint32_t>(h.bits & 0x8000u) << 16;
   uint32_t exponent = (h.bits >> 10) & 0x1fu;
   uint32_t mantissa = h.bits & 0x3ffu;
-  if (exponent == 0x1fu) {  // inf / NaN
-    return FloatFromBits(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent == 0x1fu) {  // inf / NaN; a NaN comes out quiet, as with F16C
+    return FloatFromBits(sign | 0x7f800000u | (mantissa << 13) |
+                         (mantissa != 0 ? 0x400000u : 0u));
   }
   if (exponent == 0) {
     if (mantissa == 0) return FloatFromBits(sign);  // +-0
