@@ -482,9 +482,10 @@ def headline_rows(results, cases):
     r = idx.get((c.key, "float32", "16M"))
     if not r:
       continue
-    ok = r["x_bound"] <= TARGET_BOUND and r["ours_over_tf"] <= 1.0
-    if c.per_channel:
-      ok = ok and r["speedup"] >= TARGET_PER_CHANNEL
+    # One verdict per target, so a reader sees which one a row misses.
+    ok = {"bound": r["x_bound"] <= TARGET_BOUND,
+          "tf": r["ours_over_tf"] <= 1.0,
+          "per_channel": (r["speedup"] >= TARGET_PER_CHANNEL) if c.per_channel else None}
     rows.append((c, r, ok))
   return rows
 
@@ -493,15 +494,19 @@ def headline_markdown(results, cases):
   rows = headline_rows(results, cases)
   if not rows:
     return ""
-  lines = ["| op | TF | tf_qdq | speedup | x traffic bound | target met? |",
-           "|---|---:|---:|---:|---:|:---:|"]
+  def mark(v):
+    return "-" if v is None else ("yes" if v else "NO")
+  lines = ["| op | TF | tf_qdq | speedup | x traffic bound | "
+           f"<= {TARGET_BOUND}x bound | >= TF | "
+           f">= {TARGET_PER_CHANNEL:.0f}x TF (per channel) |",
+           "|---|---:|---:|---:|---:|:---:|:---:|:---:|"]
   for c, r, ok in rows:
     label = c.label + (f" ({c.tf_note})" if c.tf_note else "")
     lines.append(
         f"| {label} | {r['tf']['median_s'] * 1e3:.2f} ms | "
         f"{r['ours']['median_s'] * 1e3:.2f} ms | {r['speedup']:.1f}x | "
         f"{r['x_bound']:.2f}x ({r['factor']:.1f}x floor) | "
-        f"{'yes' if ok else 'NO'} |")
+        f"{mark(ok['bound'])} | {mark(ok['tf'])} | {mark(ok['per_channel'])} |")
   return "\n".join(lines)
 
 
@@ -592,10 +597,9 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
   if head:
     out.append("## Headline: float32, 16M values (64 MB)\n")
     out.append(head)
-    out.append("\n'target met?' = within "
-               f"{TARGET_BOUND}x of the traffic bound and at least as fast "
-               f"as TF (per-channel: at least {TARGET_PER_CHANNEL:.0f}x "
-               "faster).\n")
+    out.append("\nOne column per target; '>= TF' compares medians, so "
+               "1.00-1.05x rows are ties within this machine's noise. Why "
+               "a target is missed: [performance.md](performance.md).\n")
 
   if png_name:
     out.append(f"![GB/s by op and size]({png_name})\n")
