@@ -346,3 +346,39 @@ def test_zero_range_passes_gradient(kind, dt):
     if kind == "vars":
       for i in (1, 2):
         assert_same_bits(ours[i], theirs[i], "TF sums")
+
+
+# ---- Op determinism mode ---------------------------------------------------------
+#
+# TF's GPU FakeQuant gradients refuse to run under
+# tf.config.experimental.enable_op_determinism(); ours run there (their sums
+# have a fixed order) and give the same bits as without it. The mode is global
+# to a process, hence the subprocess.
+
+_DETERMINISM_SCRIPT = r"""
+import hashlib
+import sys
+import numpy as np
+import tensorflow as tf
+import tf_qdq
+if sys.argv[1] == "on":
+  tf.config.experimental.enable_op_determinism()
+rng = np.random.default_rng(11)
+x = rng.standard_normal((4099, 33)).astype(np.float32)
+g = rng.standard_normal(x.shape).astype(np.float32)
+lo, hi = -np.ones(33, np.float32), np.ones(33, np.float32)
+outs = list(tf_qdq.fake_quant_with_min_max_vars_per_channel_gradient(g, x, lo, hi))
+outs += list(tf_qdq.fake_quant_with_min_max_vars_gradient(g, x, -1.0, 1.0))
+outs += list(tf_qdq.quantize_and_dequantize_v4_grad(g, x, -1.0, 1.0))
+outs.append(tf_qdq.quantize_and_dequantize_v4(x, 0.0, 0.0, axis=1))
+print("@@" + ",".join(hashlib.sha256(np.asarray(o).tobytes()).hexdigest() for o in outs))
+"""
+
+
+def test_ops_run_under_op_determinism_with_the_same_bits():
+  def run(mode):
+    proc = subprocess.run([sys.executable, "-c", _DETERMINISM_SCRIPT, mode],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return [l for l in proc.stdout.splitlines() if l.startswith("@@")][-1]
+  assert run("on") == run("off")
