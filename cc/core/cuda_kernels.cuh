@@ -43,7 +43,7 @@ constexpr int64_t kReductionBlocks = 1024;
 
 inline unsigned GridFor(int64_t work, int64_t per_block = kThreads) {
   const int64_t blocks = CeilDiv(work, per_block);
-  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > (1 << 20) ? (1 << 20) : blocks));
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > (1 << 20) ? (1 << 20) : blocks));  // see kMaxGridStride
 }
 
 // Channel of flat element i in the view. Index is int32_t when the tensor is
@@ -53,9 +53,13 @@ __device__ __forceinline__ Index ChannelOf(Index i, Index depth, Index inner) {
   return inner == 1 ? i % depth : (i / inner) % depth;
 }
 
+// 32-bit indices only while a grid-stride loop cannot step past INT32_MAX:
+// i < n plus one stride of at most 2^20 blocks x kThreads threads.
+constexpr int64_t kMaxGridStride = (int64_t{1} << 20) * kThreads;
+
 template <typename Fn>
 inline cudaError_t DispatchIndex(int64_t n, Fn&& fn) {
-  if (n < (int64_t{1} << 31)) return fn(int32_t{0});
+  if (n + kMaxGridStride < (int64_t{1} << 31)) return fn(int32_t{0});
   return fn(int64_t{0});
 }
 
