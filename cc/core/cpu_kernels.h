@@ -29,24 +29,10 @@ namespace core {
 // Rough cycles per element, for the thread pool's cost model.
 constexpr int64_t kElementwiseCost = 4;
 
-// Calls fn(integral_constant<RoundMode>, integral_constant<bool>) so the inner
-// loops are instantiated without branches.
-template <typename Fn>
-inline void DispatchQdqVariant(RoundMode mode, bool clamp, Fn&& fn) {
-  using HalfToEven = std::integral_constant<RoundMode, RoundMode::kHalfToEven>;
-  using HalfUp = std::integral_constant<RoundMode, RoundMode::kHalfUp>;
-  if (mode == RoundMode::kHalfToEven) {
-    if (clamp) fn(HalfToEven{}, std::true_type{});
-    else fn(HalfToEven{}, std::false_type{});
-  } else {
-    if (clamp) fn(HalfUp{}, std::true_type{});
-    else fn(HalfUp{}, std::false_type{});
-  }
-}
-
-// Applies `fn(const C* in0, [const C* in1,] C* out, count)` to [first,
-// first + count) in blocks, converting 16-bit storage to and from the compute
-// type around each block. `channel0` is passed through for channel runs.
+// Applies `fn(x, y, offset, m)` (BinaryBlocks: `fn(g, x, y, offset, m)`) to
+// [first, first + count) in blocks of at most kBlock elements, as compute-type
+// arrays: 16-bit storage is converted to and from them around each block.
+// `offset` is the block's position within the run (for per-channel arrays).
 template <typename T, typename Fn, typename C = ComputeType<T>>
 inline void UnaryBlocks(const T* in, T* out, int64_t first, int64_t count, Fn&& fn) {
   alignas(64) C in_buf[kBlock];

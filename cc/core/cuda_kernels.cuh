@@ -23,7 +23,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <type_traits>
 
 #include "cc/core/layout.h"
 #include "cc/core/numeric.h"
@@ -244,22 +243,13 @@ cudaError_t QdqForwardCuda(const QdqForwardArgs<T>& args, void* workspace,
     const T* given_min = (args.range_given && scales == nullptr) ? args.input_min : nullptr;
     const T* given_max = (args.range_given && scales == nullptr) ? args.input_max : nullptr;
     const unsigned grid = GridFor(v.size(), kThreads * 4);
-    auto launch = [&](auto mode, auto clamp) {
+    DispatchQdqVariant(args.round_mode, args.range_given, [&](auto mode, auto clamp) {
       QdqApplyKernel<T, decltype(mode)::value, decltype(clamp)::value, Index>
           <<<grid, kThreads, shared, stream>>>(
               args.input, args.output, v.size(), v.depth, v.inner, args.bounds,
               scales, given_min, given_max, part_min, part_max, parts,
               args.check_range_order);
-    };
-    using HalfToEven = std::integral_constant<RoundMode, RoundMode::kHalfToEven>;
-    using HalfUp = std::integral_constant<RoundMode, RoundMode::kHalfUp>;
-    if (args.round_mode == RoundMode::kHalfToEven) {
-      if (args.range_given) launch(HalfToEven{}, std::true_type{});
-      else launch(HalfToEven{}, std::false_type{});
-    } else {
-      if (args.range_given) launch(HalfUp{}, std::true_type{});
-      else launch(HalfUp{}, std::false_type{});
-    }
+    });
     return cudaGetLastError();
   });
 }

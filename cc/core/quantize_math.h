@@ -13,6 +13,7 @@
 #define TF_QDQ_CC_CORE_QUANTIZE_MATH_H_
 
 #include <cstdint>
+#include <type_traits>
 
 #include "cc/core/numeric.h"
 
@@ -24,6 +25,22 @@ namespace core {
 // ---------------------------------------------------------------------------
 
 enum class RoundMode : int { kHalfToEven = 0, kHalfUp = 1 };
+
+// Calls fn(integral_constant<RoundMode>, integral_constant<bool clamp>) so
+// per-element loops (CPU) and kernels (CUDA) are instantiated per variant,
+// without branches inside them. Host code.
+template <typename Fn>
+inline void DispatchQdqVariant(RoundMode mode, bool clamp, Fn&& fn) {
+  using HalfToEven = std::integral_constant<RoundMode, RoundMode::kHalfToEven>;
+  using HalfUp = std::integral_constant<RoundMode, RoundMode::kHalfUp>;
+  if (mode == RoundMode::kHalfToEven) {
+    if (clamp) fn(HalfToEven{}, std::true_type{});
+    else fn(HalfToEven{}, std::false_type{});
+  } else {
+    if (clamp) fn(HalfUp{}, std::true_type{});
+    else fn(HalfUp{}, std::false_type{});
+  }
+}
 
 // The integer grid [qmin, qmax] of a QDQ op.
 struct QdqBounds {

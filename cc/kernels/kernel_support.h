@@ -90,9 +90,9 @@ class CpuParallelFor {
   void operator()(int64_t units, int64_t cost_per_unit, Fn&& fn) const {
     if (units <= 0) return;
     // Below ~500k cycles (~128K elements) waking a second thread costs more
-    // than it saves on these memory-bound loops; skip the pool.s
-    // std::function and cost model (they are visible on 1K-element calls).
-    // The caller's thread already has denormals flushed (core entry points).
+    // than it saves on these memory-bound loops, and the pool's std::function
+    // and cost model show on 1K-element calls: run inline. The caller's thread
+    // already has denormals flushed (the core's entry points set it).
     if (units * cost_per_unit < kInlineCycles) {
       fn(int64_t{0}, units);
       return;
@@ -105,10 +105,6 @@ class CpuParallelFor {
 
  private:
   static constexpr int64_t kInlineCycles = int64_t{1} << 19;
-
- public:
-
- private:
   tensorflow::thread::ThreadPool* pool_;
 };
 

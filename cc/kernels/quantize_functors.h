@@ -48,15 +48,12 @@ template <typename Fn>
 tensorflow::Status WithCpuWorkspace(tensorflow::OpKernelContext* ctx, size_t bytes,
                                     Fn&& fn) {
   constexpr size_t kStackBytes = 4096;
-  if (bytes <= kStackBytes) {
-    alignas(64) unsigned char stack[kStackBytes];
-    core::Workspace ws(stack, bytes);
-    fn(ws);
-    return tensorflow::Status();
-  }
+  alignas(64) unsigned char stack[kStackBytes];
   tensorflow::Tensor scratch;
-  void* data;
-  TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
+  void* data = stack;
+  if (bytes > kStackBytes) {
+    TF_RETURN_IF_ERROR(AllocateWorkspace(ctx, bytes, &scratch, &data));
+  }
   core::Workspace ws(data, bytes);
   fn(ws);
   return tensorflow::Status();
