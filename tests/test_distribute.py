@@ -26,7 +26,6 @@ _SCRIPT = textwrap.dedent("""
         cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     import keras
     import tf_qdq.keras as qk
-
     rng = np.random.default_rng(0)
     x = (rng.standard_normal((64, 6)) * 3).astype(np.float32)
     y = rng.standard_normal((64, 3)).astype(np.float32)
@@ -40,7 +39,8 @@ _SCRIPT = textwrap.dedent("""
       h = qk.FakeQuant(num_bits=5, init_min=-1.0, init_max=1.0, name="fq")(h)
       h = keras.layers.Dense(8, activation="relu", name="dense")(h)
       out = qk.quantize_model(keras.Model(inputs, keras.layers.Dense(
-          3, name="logits")(h)), num_bits=6, verbose=False)
+          3, name="logits")(h)), num_bits=6, scheme="symmetric_qdq",
+          verbose=False)
       out.compile(keras.optimizers.SGD(0.05), "mse")
       return out
 

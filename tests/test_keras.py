@@ -16,6 +16,11 @@ import tf_qdq.keras as qk
 from _parity_util import assert_same_bits
 
 
+def quantize_symmetric_qdq(model, **kwargs):
+  """These tests cover the symmetric_qdq scheme (tf-qdq 0.1's default)."""
+  return qk.quantize_model(model, scheme="symmetric_qdq", **kwargs)
+
+
 @pytest.fixture(autouse=True)
 def _float32_policy():
   keras.utils.clear_session()
@@ -220,7 +225,7 @@ def _every_supported_layer_models():
 def test_quantize_model_wraps_every_supported_layer(capsys):
   models, inputs = _every_supported_layer_models()
   functional = models["functional"]
-  qat = qk.quantize_model(functional, num_bits=16)
+  qat = quantize_symmetric_qdq(functional, num_bits=16)
   printed = capsys.readouterr().out
   wrapped = {l.layer.__class__.__name__ for l in qat.layers
              if isinstance(l, qk.QuantizeWrapper)}
@@ -256,7 +261,7 @@ def test_quantize_model_descends_into_nested_models():
                             keras.layers.Dropout(0.1)], name="block")
   inputs = keras.Input((5,))
   model = keras.Model(inputs, keras.layers.Dense(2)(block(inputs)))
-  qat = qk.quantize_model(model, num_bits=16, verbose=False)
+  qat = quantize_symmetric_qdq(model, num_bits=16, verbose=False)
   nested = qat.get_layer("block")
   assert nested is not block
   assert isinstance(nested.layers[0], qk.QuantizeWrapper)
@@ -271,7 +276,7 @@ def test_quantize_model_descends_into_nested_models():
 @pytest.mark.parametrize("per_channel", [True, False])
 def test_quantized_kernels_are_on_a_symmetric_grid(per_channel):
   models, inputs = _every_supported_layer_models()
-  qat = qk.quantize_model(models["functional"], num_bits=3,
+  qat = quantize_symmetric_qdq(models["functional"], num_bits=3,
                           per_channel_weights=per_channel, verbose=False)
   for layer in qat.layers:
     if not isinstance(layer, qk.QuantizeWrapper):
@@ -293,7 +298,7 @@ def test_quantized_kernels_are_on_a_symmetric_grid(per_channel):
 
 def test_quantize_model_sequential_trains_with_and_without_xla():
   models, inputs = _every_supported_layer_models()
-  qat = qk.quantize_model(models["sequential"], num_bits=4, verbose=False)
+  qat = quantize_symmetric_qdq(models["sequential"], num_bits=4, verbose=False)
   x = inputs["sequential"]
   y = _data((3, 4), 5)
   for jit_compile in (False, True):
@@ -344,7 +349,7 @@ def test_mixed_precision_runs_the_ops_in_the_compute_dtype(policy):
   h = qk.QuantizeDequantize(num_bits=8, signed=False)(h)
   h = qk.FakeQuant(num_bits=8, per_channel=True)(h)
   outputs = keras.layers.Dense(3)(h)
-  model = qk.quantize_model(keras.Model(inputs, outputs), verbose=False)
+  model = quantize_symmetric_qdq(keras.Model(inputs, outputs), verbose=False)
   assert model.layers[-1].compute_dtype == compute.name
   # Every op on activations runs in the compute dtype, with no Cast on its
   # input or output; only the range variables are cast (autocast).
@@ -374,7 +379,7 @@ def test_mixed_precision_runs_the_ops_in_the_compute_dtype(policy):
 
 def test_keras_file_round_trip(tmp_path):
   models, inputs = _every_supported_layer_models()
-  qat = qk.quantize_model(models["sequential"], num_bits=5, verbose=False)
+  qat = quantize_symmetric_qdq(models["sequential"], num_bits=5, verbose=False)
   model = keras.Sequential([keras.Input((6, 6, 2)),
                             qk.FakeQuant(num_bits=7, per_channel=True,
                                          init_min=-3.0, init_max=3.0),

@@ -18,6 +18,11 @@ import tf_qdq
 import tf_qdq.keras as qk
 
 
+def quantize_symmetric_qdq(model, **kwargs):
+  """These tests cover the symmetric_qdq scheme (tf-qdq 0.1's default)."""
+  return qk.quantize_model(model, scheme="symmetric_qdq", **kwargs)
+
+
 def _env():
   env = dict(os.environ)
   root = os.path.dirname(os.path.dirname(os.path.abspath(tf_qdq.__file__)))
@@ -47,8 +52,8 @@ def saved(tmp_path_factory):
   h = keras.layers.Flatten()(h)
   h = qk.QuantizeDequantize(num_bits=6, range_mode="dynamic")(h)
   outputs = keras.layers.Dense(3)(h)
-  model = qk.quantize_model(keras.Model(inputs, outputs), num_bits=5,
-                            verbose=False)
+  model = quantize_symmetric_qdq(keras.Model(inputs, outputs), num_bits=5,
+                                 verbose=False)
   x = rng.random((16, 8, 8, 1)).astype(np.float32)
   model.compile(keras.optimizers.Adam(0.01), "mse")
   model.fit(x, rng.standard_normal((16, 3)).astype(np.float32), epochs=3,

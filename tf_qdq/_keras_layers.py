@@ -1,0 +1,554 @@
+"""The tf_qdq.keras layers that expose the ops directly, and the
+"symmetric_qdq" scheme of `quantize_model` (the scheme of tf-qdq 0.1).
+
+* `FakeQuant` is FakeQuantWithMinMaxVars (PerChannel with `per_channel=True`)
+  with min/max as layer weights. With `trainable_range=True` the optimizer
+  moves them with the op's min/max backprops (the sums of the gradients that
+  fall below/above the nudged range): a range only grows to cut clipping.
+* `QuantizeDequantize` is QuantizeAndDequantizeV4 (symmetric, no zero point).
+  Its range is the batch's ("dynamic"), an exponential moving average of the
+  batch min/max ("moving_average": updated only when training, and used as the
+  given range, as tfmot's MovingAverageQuantizer does), or fixed.
+* `QuantizeWrapper` and `quantize_model_symmetric_qdq`: Dense, Conv1D/2D/3D,
+  DepthwiseConv2D and Conv2DTranspose get fake-quantized kernels (per output
+  channel, symmetric, narrow range, the range taken from the kernel at every
+  step like tfmot's LastValueQuantizer) and a moving-average
+  QuantizeDequantize on their outputs. It simulates no particular runtime;
+  the default scheme (tf_qdq._keras_int8) simulates TFLite's int8 one.
+
+Mixed precision, XLA and distribution are described in tf_qdq.keras.
+
+Distribution (tf.distribute.MirroredStrategy and friends).
+* The moving-average range variables (and their "initialized" flag) are
+  ON_WRITE (mirrored) with aggregation ONLY_FIRST_REPLICA. Before the update,
+  the batch min/max of all replicas are combined (an all-gather, then min/max),
+  so every replica computes the same update from the global batch and the
+  variables evolve exactly as on one device with the same global batch. MEAN
+  aggregation of per-replica statistics would instead average the per-shard
+  extremes, a narrower range than the global batch's, and ON_READ variables
+  would let replicas quantize with different ranges.
+* FakeQuant's trainable min/max are ordinary trainable variables: their
+  gradients are all-reduced (summed) with every other gradient before the
+  optimizer applies them.
+* A "dynamic" QuantizeDequantize takes its range from each replica's own
+  shard, as a BatchNormalization without synchronization does.
+"""
+import logging
+import math
+
+import keras
+import tensorflow as tf
+
+from tf_qdq import quantization as _q
+
+__all__ = ["FakeQuant", "QuantizeDequantize", "QuantizeWrapper",
+           "quantize_model_symmetric_qdq"]
+
+_PACKAGE = "tf_qdq"
+_logger = logging.getLogger(__name__)
+
+
+def check_initial_range(layer_name, init_min, init_max):
+  """A finite range with init_min <= init_max (an infinite bound would make
+  every quantized value NaN or +-inf)."""
+  lo, hi = float(init_min), float(init_max)
+  if not (math.isfinite(lo) and math.isfinite(hi)):
+    raise ValueError(f"{layer_name}: init_min and init_max must be finite, got "
+                     f"[{init_min}, {init_max}].")
+  if not lo <= hi:
+    raise ValueError(f"{layer_name}: init_min {init_min} > init_max "
+                     f"{init_max}.")
+
+
+def _normalize_axis(axis, rank, layer_name):
+  if rank is None:
+    raise ValueError(f"{layer_name}: a per-channel range needs inputs of "
+                     "known rank.")
+  if not -rank <= axis < rank:
+    raise ValueError(f"{layer_name}: axis {axis} is out of range for inputs "
+                     f"of rank {rank}.")
+  return axis % rank
+
+
+def _channels(input_shape, axis, layer_name):
+  channels = input_shape[axis]
+  if channels is None:
+    raise ValueError(f"{layer_name}: the size of the channel axis {axis} must "
+                     f"be known, got input shape {tuple(input_shape)}.")
+  return int(channels)
+
+
+def _reduce_axes(rank, axis):
+  """Every axis but the channel axis (None: every axis)."""
+  return None if axis is None else [i for i in range(rank) if i != axis]
+
+
+def _to_last(x, axis):
+  """x with `axis` moved last, and the permutation that undoes it."""
+  rank = len(x.shape)
+  if axis == rank - 1:
+    return x, None
+  perm = [i for i in range(rank) if i != axis] + [axis]
+  inverse = [perm.index(i) for i in range(rank)]
+  return tf.transpose(x, perm), inverse
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class FakeQuant(keras.layers.Layer):
+  """Fake quantization with a range held in layer weights.
+
+  FakeQuantWithMinMaxVars (or ...PerChannel along `axis` with
+  `per_channel=True`): the output is `x` clamped to the nudged [min, max] and
+  rounded to one of 2^num_bits levels (2^num_bits - 1 with narrow_range).
+
+  Args:
+    num_bits: 2..16.
+    narrow_range: use levels 1..2^num_bits - 1.
+    per_channel: one range per slice along `axis`.
+    axis: the channel axis when per_channel (default: the last).
+    init_min, init_max: the initial range (the weights "min" and "max").
+    trainable_range: let the optimizer learn the range from the op's min/max
+      backprops; otherwise the range stays at its initial value.
+  """
+
+  def __init__(self, num_bits=8, narrow_range=False, per_channel=False,
+               axis=-1, init_min=-6.0, init_max=6.0, trainable_range=True,
+               **kwargs):
+    super().__init__(**kwargs)
+    if not 2 <= int(num_bits) <= 16:
+      raise ValueError(f"FakeQuant: num_bits must be in [2, 16], got "
+                       f"{num_bits}.")
+    check_initial_range("FakeQuant", init_min, init_max)
+    self.num_bits = int(num_bits)
+    self.narrow_range = bool(narrow_range)
+    self.per_channel = bool(per_channel)
+    self.axis = int(axis)
+    self.init_min = float(init_min)
+    self.init_max = float(init_max)
+    self.trainable_range = bool(trainable_range)
+    self.supports_masking = True
+
+  def build(self, input_shape):
+    shape = ()
+    if self.per_channel:
+      self._channel_axis = _normalize_axis(self.axis, len(input_shape),
+                                           self.name)
+      shape = (_channels(input_shape, self._channel_axis, self.name),)
+    self.min = self.add_weight(
+        name="min", shape=shape, trainable=self.trainable_range,
+        initializer=keras.initializers.Constant(self.init_min))
+    self.max = self.add_weight(
+        name="max", shape=shape, trainable=self.trainable_range,
+        initializer=keras.initializers.Constant(self.init_max))
+
+  def call(self, inputs):
+    # Read in the compute dtype (Keras autocasts the float32 weights): the op
+    # then takes the activations as they come, half and bfloat16 included.
+    mn, mx = self.min.value, self.max.value
+    if not self.per_channel:
+      return _q.fake_quant_with_min_max_vars(
+          inputs, mn, mx, num_bits=self.num_bits,
+          narrow_range=self.narrow_range)
+    x, undo = _to_last(inputs, self._channel_axis)
+    y = _q.fake_quant_with_min_max_vars_per_channel(
+        x, mn, mx, num_bits=self.num_bits, narrow_range=self.narrow_range)
+    return y if undo is None else tf.transpose(y, undo)
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
+
+  def get_config(self):
+    return {**super().get_config(),
+            "num_bits": self.num_bits, "narrow_range": self.narrow_range,
+            "per_channel": self.per_channel, "axis": self.axis,
+            "init_min": self.init_min, "init_max": self.init_max,
+            "trainable_range": self.trainable_range}
+
+
+_RANGE_MODES = ("dynamic", "moving_average", "fixed")
+
+
+def batch_range(x, axes=None):
+  """min/max over `axes` of the finite values: NaN and +-inf are skipped, so
+  one bad batch cannot make a moving-average range infinite for good (a range
+  update takes the finite values only; the op still maps NaN to NaN and
+  clamps +-inf to the range). +inf/-inf where there is no finite value."""
+  inf = tf.constant(float("inf"), x.dtype)
+  finite = tf.math.is_finite(x)
+  return (tf.reduce_min(tf.where(finite, x, inf), axis=axes),
+          tf.reduce_max(tf.where(finite, x, -inf), axis=axes))
+
+
+def cross_replica_range(mn, mx):
+  """The min/max over every replica's batch: identical on all replicas."""
+  ctx = tf.distribute.get_replica_context()
+  if ctx is None or ctx.num_replicas_in_sync == 1:
+    return mn, mx
+  both = ctx.all_gather(tf.stack([mn, -mx])[tf.newaxis], axis=0)
+  both = tf.reduce_min(both, axis=0)
+  return both[0], -both[1]
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class QuantizeDequantize(keras.layers.Layer):
+  """Symmetric quantize-dequantize (QuantizeAndDequantizeV4).
+
+  Args:
+    num_bits: bits of the integer grid.
+    signed: grid [-2^(b-1), 2^(b-1) - 1] (or from -2^(b-1) + 1 with
+      narrow_range); unsigned: [0, 2^b - 1].
+    narrow_range: see `signed`.
+    round_mode: "HALF_TO_EVEN" or "HALF_UP".
+    axis: None for one range per tensor, else the channel axis.
+    range_mode:
+      "dynamic": the range of each batch (no weights; the gradient is the
+        identity);
+      "moving_average": min/max weights that track an exponential moving
+        average of the batch min/max in training (`ema = momentum * ema +
+        (1 - momentum) * batch`) and are the given range both in training
+        (after the update) and in inference; elements outside the range get no
+        gradient. Without init_min/init_max the first training batch sets the
+        range (until then inference uses each batch's range);
+      "fixed": init_min/init_max, non-trainable.
+    momentum: of the moving average.
+    init_min, init_max: initial (moving_average) or fixed range.
+  """
+
+  def __init__(self, num_bits=8, signed=True, narrow_range=False,
+               round_mode="HALF_TO_EVEN", axis=None,
+               range_mode="moving_average", momentum=0.99, init_min=None,
+               init_max=None, **kwargs):
+    super().__init__(**kwargs)
+    if range_mode not in _RANGE_MODES:
+      raise ValueError(f"QuantizeDequantize: range_mode must be one of "
+                       f"{_RANGE_MODES}, got {range_mode!r}.")
+    if round_mode not in ("HALF_TO_EVEN", "HALF_UP"):
+      raise ValueError("QuantizeDequantize: round_mode must be HALF_TO_EVEN or "
+                       f"HALF_UP, got {round_mode!r}.")
+    if not 0 < int(num_bits) < (62 if signed else 63):
+      raise ValueError(f"QuantizeDequantize: num_bits {num_bits} is out of "
+                       "range.")
+    if (init_min is None) != (init_max is None):
+      raise ValueError("QuantizeDequantize: give both init_min and init_max, "
+                       "or neither.")
+    if range_mode == "fixed" and init_min is None:
+      raise ValueError("QuantizeDequantize: range_mode='fixed' needs init_min "
+                       "and init_max.")
+    if init_min is not None:
+      check_initial_range("QuantizeDequantize", init_min, init_max)
+    if not 0.0 <= float(momentum) <= 1.0:
+      raise ValueError(f"QuantizeDequantize: momentum must be in [0, 1], got "
+                       f"{momentum}.")
+    self.num_bits = int(num_bits)
+    self.signed = bool(signed)
+    self.narrow_range = bool(narrow_range)
+    self.round_mode = round_mode
+    self.axis = None if axis is None else int(axis)
+    self.range_mode = range_mode
+    self.momentum = float(momentum)
+    self.init_min = None if init_min is None else float(init_min)
+    self.init_max = None if init_max is None else float(init_max)
+    self.supports_masking = True
+
+  def build(self, input_shape):
+    self._rank = len(input_shape)
+    self._channel_axis = None
+    shape = ()
+    if self.axis is not None:
+      self._channel_axis = _normalize_axis(self.axis, self._rank, self.name)
+      shape = (_channels(input_shape, self._channel_axis, self.name),)
+    self._range_shape = shape
+    if self.range_mode == "dynamic":
+      return
+    initialized = self.init_min is not None
+    # float32 (the variable dtype), read without autocast and cast to the
+    # compute dtype by call(); mirrored under a strategy, where every replica
+    # assigns the same value.
+    self.min = self.add_weight(
+        name="min", shape=shape, trainable=False, autocast=False,
+        aggregation="only_first_replica",
+        initializer=keras.initializers.Constant(self.init_min or 0.0))
+    self.max = self.add_weight(
+        name="max", shape=shape, trainable=False, autocast=False,
+        aggregation="only_first_replica",
+        initializer=keras.initializers.Constant(self.init_max or 0.0))
+    if self.range_mode == "moving_average":
+      self.initialized = self.add_weight(
+          name="initialized", shape=(), dtype="float32", trainable=False,
+          autocast=False, aggregation="only_first_replica",
+          initializer=keras.initializers.Constant(float(initialized)))
+
+  def _qdq(self, x, mn, mx, range_given):
+    op_axis = -1 if self._channel_axis is None else self._channel_axis
+    return _q.quantize_and_dequantize_v4(
+        x, mn, mx, signed_input=self.signed, num_bits=self.num_bits,
+        range_given=range_given, round_mode=self.round_mode,
+        narrow_range=self.narrow_range, axis=op_axis)
+
+  def call(self, inputs, training=None):
+    x = inputs
+    if self.range_mode == "dynamic":
+      zeros = tf.zeros(self._range_shape, x.dtype)  # ignored by the op
+      return self._qdq(x, zeros, zeros, range_given=False)
+    dtype = x.dtype
+    if self.range_mode == "fixed":
+      return self._qdq(x, tf.cast(self.min.value, dtype),
+                       tf.cast(self.max.value, dtype), range_given=True)
+    batch_min, batch_max = batch_range(
+        x, _reduce_axes(self._rank, self._channel_axis))
+    if training:
+      mn, mx = self._update_moving_average(batch_min, batch_max)
+      mn, mx = tf.cast(mn, dtype), tf.cast(mx, dtype)
+    else:
+      initialized = self.initialized.value > 0
+      mn = tf.where(initialized, tf.cast(self.min.value, dtype), batch_min)
+      mx = tf.where(initialized, tf.cast(self.max.value, dtype), batch_max)
+    # A batch without a number (all NaN, or empty) has no range: +inf > -inf.
+    valid = mn <= mx
+    zero = tf.zeros_like(mn)
+    return self._qdq(x, tf.where(valid, mn, zero), tf.where(valid, mx, zero),
+                     range_given=True)
+
+  def _update_moving_average(self, batch_min, batch_max):
+    """Updates min/max with the batch range; returns the new values."""
+    batch_min, batch_max = cross_replica_range(batch_min, batch_max)
+    var_dtype = self.min.dtype
+    batch_min = tf.cast(batch_min, var_dtype)
+    batch_max = tf.cast(batch_max, var_dtype)
+    old_min, old_max = self.min.value, self.max.value
+    initialized = self.initialized.value > 0
+    m = self.momentum
+    ema_min = tf.where(initialized, old_min * m + batch_min * (1.0 - m),
+                       batch_min)
+    ema_max = tf.where(initialized, old_max * m + batch_max * (1.0 - m),
+                       batch_max)
+    has_data = batch_min <= batch_max
+    new_min = tf.where(has_data, ema_min, old_min)
+    new_max = tf.where(has_data, ema_max, old_max)
+    self.min.assign(new_min)
+    self.max.assign(new_max)
+    self.initialized.assign(tf.where(tf.reduce_any(has_data), 1.0,
+                                     tf.cast(initialized, tf.float32)))
+    return new_min, new_max
+
+  def compute_output_shape(self, input_shape):
+    return input_shape
+
+  def get_config(self):
+    return {**super().get_config(),
+            "num_bits": self.num_bits, "signed": self.signed,
+            "narrow_range": self.narrow_range, "round_mode": self.round_mode,
+            "axis": self.axis, "range_mode": self.range_mode,
+            "momentum": self.momentum, "init_min": self.init_min,
+            "init_max": self.init_max}
+
+
+# ---- quantize_model ----------------------------------------------------------
+
+# Activations whose outputs are never negative: their outputs use the unsigned
+# grid (one more bit of resolution).
+_NON_NEGATIVE_ACTIVATIONS = frozenset((
+    "relu", "relu6", "sigmoid", "hard_sigmoid", "softmax", "softplus",
+    "exponential"))
+
+
+def kernel_variable(layer):
+  kernel = getattr(layer, "_kernel", None)
+  if kernel is None:
+    kernel = layer.kernel
+  return kernel
+
+
+def _output_channels_last(layer, kernel):
+  """`kernel` as [taps, output channels] (output channel = in * multiplier
+  for DepthwiseConv2D; Conv2DTranspose keeps it on axis -2), and the function
+  that puts such a matrix back into the kernel's layout."""
+  shape = kernel.shape
+  if isinstance(layer, keras.layers.Conv2DTranspose):  # [h, w, filters, in]
+    w = tf.transpose(kernel, [0, 1, 3, 2])
+    swapped = w.shape
+    return (tf.reshape(w, [-1, swapped[-1]]),
+            lambda m: tf.transpose(tf.reshape(m, swapped), [0, 1, 3, 2]))
+  channels = shape[-2] * shape[-1] if isinstance(
+      layer, keras.layers.DepthwiseConv2D) else shape[-1]
+  return tf.reshape(kernel, [-1, channels]), lambda m: tf.reshape(m, shape)
+
+
+def fake_quant_kernel(layer, kernel, num_bits, per_channel):
+  """`kernel` fake-quantized on a symmetric, narrow-range grid ([-L, L] with
+  L = max|w| per output channel, or of the whole kernel): 0 stays exact and
+  the integers are [-(2^(b-1) - 1), 2^(b-1) - 1], TFLite's int8 weight grid
+  at 8 bits. Returns the kernel and L (no gradient flows into L)."""
+  w, back = _output_channels_last(layer, kernel)
+  if per_channel:
+    limit = tf.reduce_max(tf.abs(w), axis=0)
+    q = _q.fake_quant_with_min_max_vars_per_channel
+  else:
+    limit = tf.reduce_max(tf.abs(w))
+    q = _q.fake_quant_with_min_max_vars
+  limit = tf.stop_gradient(limit)
+  return back(q(w, -limit, limit, num_bits=num_bits, narrow_range=True)), limit
+
+
+@keras.saving.register_keras_serializable(package=_PACKAGE)
+class QuantizeWrapper(keras.layers.Wrapper):
+  """Runs a Dense/Conv layer with a fake-quantized kernel and quantizes its
+  output: what `quantize_model` puts in place of each supported layer.
+
+  The kernel is fake-quantized with FakeQuantWithMinMaxVars(PerChannel), per
+  output channel (or per tensor), symmetric ([-max|w|, max|w|] of the current
+  kernel, recomputed at every step) and narrow range, so 0 stays exact and the
+  grid is symmetric. The output goes through a moving-average
+  QuantizeDequantize (unsigned after ReLU-like activations).
+  """
+
+  def __init__(self, layer, num_bits=8, per_channel=True, quantize_output=True,
+               output_signed=None, **kwargs):
+    kwargs["autocast"] = False  # quantize the float32 master kernel
+    super().__init__(layer, **kwargs)
+    if type(layer) not in _SUPPORTED:  # pylint: disable=unidiomatic-typecheck
+      raise ValueError(f"QuantizeWrapper: {type(layer).__name__} is not one of "
+                       f"{sorted(t.__name__ for t in _SUPPORTED)}.")
+    self.num_bits = int(num_bits)
+    self.per_channel = bool(per_channel)
+    self.quantize_output = bool(quantize_output)
+    if output_signed is None:  # built-in activations serialize to their name
+      activation = keras.activations.serialize(layer.activation)
+      output_signed = not (isinstance(activation, str) and
+                           activation in _NON_NEGATIVE_ACTIVATIONS)
+    self.output_signed = bool(output_signed)
+    self.output_quantizer = None
+    if self.quantize_output:
+      self.output_quantizer = QuantizeDequantize(
+          num_bits=self.num_bits, signed=self.output_signed,
+          range_mode="moving_average", dtype=layer.dtype_policy,
+          name="output_quantizer")
+
+  def build(self, input_shape):
+    super().build(input_shape)
+    if self.output_quantizer is not None:
+      self.output_quantizer.build(self.layer.compute_output_shape(input_shape))
+
+  def quantized_kernel(self):
+    """The fake-quantized kernel (in the variable dtype)."""
+    kernel = tf.convert_to_tensor(kernel_variable(self.layer))
+    return fake_quant_kernel(self.layer, kernel, self.num_bits,
+                             self.per_channel)[0]
+
+  def call(self, inputs, training=None):
+    kernel = kernel_variable(self.layer)
+    with keras.StatelessScope(state_mapping=[(kernel,
+                                              self.quantized_kernel())]):
+      outputs = self.layer(inputs)
+    if self.output_quantizer is not None:
+      outputs = self.output_quantizer(outputs, training=training)
+    return outputs
+
+  def compute_output_shape(self, input_shape):
+    return self.layer.compute_output_shape(input_shape)
+
+  @classmethod
+  def from_config(cls, config, custom_objects=None):
+    # keras.layers.Wrapper.from_config pops "layer" from the caller's dict.
+    return super().from_config(dict(config), custom_objects=custom_objects)
+
+  def get_config(self):
+    return {**super().get_config(), "num_bits": self.num_bits,
+            "per_channel": self.per_channel,
+            "quantize_output": self.quantize_output,
+            "output_signed": self.output_signed}
+
+
+_SUPPORTED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
+              keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
+              keras.layers.Conv2DTranspose)
+
+
+def _why_not_quantizable(layer):
+  if type(layer) not in _SUPPORTED:  # pylint: disable=unidiomatic-typecheck
+    return None if not layer.weights else "not a supported layer type"
+  if getattr(layer, "lora_enabled", False):
+    return "LoRA is enabled"
+  if getattr(layer, "quantization_mode", None):
+    return f"already quantized ({layer.quantization_mode})"
+  return ""
+
+
+def quantize_model_symmetric_qdq(model, num_bits=8, per_channel_weights=True,
+                                 verbose=True):
+  """Returns a quantization-aware-training copy of `model`.
+
+  Dense, Conv1D, Conv2D, Conv3D, DepthwiseConv2D and Conv2DTranspose layers
+  (exactly these classes) are wrapped in `QuantizeWrapper`: fake-quantized
+  kernels (per output channel with `per_channel_weights`, else per tensor) and
+  a moving-average QuantizeDequantize on their outputs, both at `num_bits`.
+  Every other layer is copied as it is; nested Sequential and functional
+  models are copied the same way, layer by layer. The copy starts from the
+  original weights; the original model is not modified.
+
+  The returned model has `quantized_layers` and `unquantized_layers` (tuples
+  of layer names of the original model); with `verbose`, the layers left alone
+  are printed, those with weights first.
+
+  Args:
+    model: a built Sequential or functional keras.Model.
+    num_bits: 2..16 for the kernels (and the outputs).
+    per_channel_weights: one kernel range per output channel.
+    verbose: print which layers were left alone.
+  """
+  if not isinstance(model, keras.Model):
+    raise ValueError("quantize_model takes a Sequential or functional Model, "
+                     f"got {type(model).__name__}.")
+  if not model.built:
+    raise ValueError("quantize_model: build the model first (give it an Input "
+                     "or call model.build(input_shape)).")
+  if not 2 <= int(num_bits) <= 16:
+    raise ValueError(f"quantize_model: num_bits must be in [2, 16], got "
+                     f"{num_bits}.")
+  originals = {}
+  quantized, left_alone = [], []
+
+  def clone(layer):
+    config = layer.get_config()
+    copy = layer.__class__.from_config(config)
+    reason = _why_not_quantizable(layer)
+    if reason == "":
+      wrapper = QuantizeWrapper(copy, num_bits=num_bits,
+                                per_channel=per_channel_weights,
+                                dtype=layer.dtype_policy,
+                                name=f"quant_{layer.name}")
+      originals[id(wrapper)] = layer
+      quantized.append(layer.name)
+      return wrapper
+    originals[id(copy)] = layer
+    left_alone.append((layer.name, type(layer).__name__, reason))
+    return copy
+
+  # Nested Sequential/functional models are cloned (and quantized) too.
+  qat = keras.models.clone_model(model, clone_function=clone, recursive=True)
+
+  def cloned_layers(container):
+    for layer in container.layers:
+      if id(layer) in originals:
+        yield layer
+      elif isinstance(layer, keras.Model):
+        yield from cloned_layers(layer)
+
+  for layer in cloned_layers(qat):
+    target = layer.layer if isinstance(layer, QuantizeWrapper) else layer
+    target.set_weights(originals[id(layer)].get_weights())
+  qat.quantized_layers = tuple(quantized)
+  qat.unquantized_layers = tuple(name for name, _, _ in left_alone)
+  with_weights = [f"{n} ({t}: {r})" for n, t, r in left_alone if r]
+  without = [f"{n} ({t})" for n, t, r in left_alone if not r]
+  message = (f"tf_qdq.keras.quantize_model: quantized {len(quantized)} layers "
+             f"at {num_bits} bits: {', '.join(quantized) or 'none'}.")
+  if with_weights:
+    message += ("\n  left alone, WITH weights (not quantized): "
+                + ", ".join(with_weights))
+  if without:
+    message += "\n  left alone, no weights: " + ", ".join(without)
+  _logger.info(message)
+  if verbose:
+    print(message)
+  return qat
