@@ -399,3 +399,164 @@ def test_empty_and_scalar_inputs():
   args = (tf.zeros([0], tf.float16), tf.constant(-0.0, tf.float16),
           tf.zeros([0, 3], tf.float16))
   _assert_all_same(run(*args), _jit(run)(*args), "empty and scalar")
+
+
+# ---- issue 13: hardening -------------------------------------------------------
+
+
+def _same(eager, jitted, what):
+  """_assert_all_same for a tensor or a tuple of tensors."""
+  as_dict = lambda r: dict(enumerate(r if isinstance(r, (tuple, list))  # noqa: E731
+                                     else [r]))
+  _assert_all_same(as_dict(eager), as_dict(jitted), what)
+
+
+def _unknown(*specs):
+  return [tf.TensorSpec(None, dt) for dt in specs]
+
+
+@pytest.mark.parametrize("fn, args, node", [
+    # FakeQuantWithMinMaxVars with [1, 1] ranges: the kernel's rank check.
+    (tf_qdq.fake_quant_with_min_max_vars,
+     (tf.zeros([63]), tf.zeros([1, 1]), tf.ones([1, 1])),
+     "m(in|ax)_must_be_rank_0"),
+    (lambda g, x: tf_qdq.fake_quant_with_min_max_args_gradient(g, x),
+     (tf.zeros([6, 1]), tf.zeros([1, 6])),
+     "must_have_the_same_size_and_shape"),
+    (tf_qdq.fake_quant_with_min_max_vars_gradient,
+     (tf.zeros([2, 3]), tf.zeros([3, 2]), tf.constant(-1.0), tf.constant(1.0)),
+     "gradient_and_input_must_be_the_same_size"),
+    (tf_qdq.fake_quant_with_min_max_vars_per_channel,
+     (tf.constant(1.0), tf.zeros([1]), tf.ones([1])),
+     "inputs_must_be_at_least_rank_1"),
+    (tf_qdq.fake_quant_with_min_max_vars_per_channel,
+     (tf.zeros([2, 3]), tf.zeros([2]), tf.ones([2])),
+     "m(in|ax)_has_incorrect_size"),
+    (lambda g, x, a, b: tf_qdq.quantize_and_dequantize_v4_grad(g, x, a, b,
+                                                              axis=0),
+     (tf.zeros([3, 4]), tf.zeros([3, 4]), tf.zeros([1]), tf.ones([1])),
+     "m(in|ax)_has_incorrect_size"),
+    (lambda x, a, b: tf_qdq.quantize_and_dequantize_v4(x, a, b,
+                                                       range_given=True),
+     (tf.zeros([3]), tf.zeros([1]), tf.ones([1])),
+     "input_m(in|ax)_must_be_a_scalar"),
+])
+def test_unknown_shapes_are_checked_when_compiled(fn, args, node):
+  """Where the kernels raise, so does the lowering with shapes unknown at
+  trace time: XLA drops assertions, so the checks are shape ops that fail
+  when XLA compiles for the actual shapes, named after the kernel's message."""
+  with pytest.raises(tf.errors.InvalidArgumentError):
+    fn(*args)  # the kernel
+  jitted = _jit(fn, input_signature=_unknown(*(a.dtype for a in args)))
+  with pytest.raises(tf.errors.InvalidArgumentError, match=node):
+    jitted(*args)
+
+
+def test_unknown_shapes_still_compute_valid_calls():
+  x, g = tf.constant([[0.3, -1.2, 0.7]]), tf.constant([[1.0, -2.0, 3.0]])
+  mn, mx = tf.constant([-1.0, -0.5, 0.0]), tf.constant([1.0, 0.5, 0.6])
+  cases = [
+      (tf_qdq.fake_quant_with_min_max_vars_per_channel_gradient,
+       (g, x, mn, mx)),
+      (lambda g, x, a, b: tf_qdq.quantize_and_dequantize_v4_grad(g, x, a, b,
+                                                                axis=1),
+       (g, x, mn, mx)),
+      (lambda x, a, b: tf_qdq.quantize_and_dequantize_v4(x, a, b,
+                                                         range_given=True,
+                                                         axis=1), (x, mn, mx)),
+      (tf_qdq.fake_quant_with_min_max_vars,
+       (x, tf.constant(-1.0), tf.constant(1.0))),
+  ]
+  for fn, args in cases:
+    jitted = _jit(fn, input_signature=_unknown(*(a.dtype for a in args)))
+    _same(fn(*args), jitted(*args), "unknown shapes")
+
+
+def test_static_size_one_range_is_rejected():
+  g = x = tf.zeros([3, 4])
+  fn = lambda: tf_qdq.quantize_and_dequantize_v4_grad(  # noqa: E731
+      g, x, tf.zeros([1]), tf.ones([1]), axis=0)
+  for f in (fn, _jit(fn)):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="min has incorrect size, expected 3 was 1"):
+      f()
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(signed_input=None), dict(num_bits=None), dict(round_mode=None),
+    dict(round_mode=b"HALF_UP"), dict(narrow_range=None, range_given=None,
+                                      axis=None)])
+def test_attrs_are_read_alike_on_every_path(kwargs):
+  x = tf.constant([-0.504, 0.504, 0.3])
+  fn = lambda x: tf_qdq.quantize_and_dequantize_v4(x, 0.0, 1.0, **kwargs)  # noqa: E731
+  eager = fn(x)
+  _same(eager, tf.function(fn)(x), "graph")
+  _same(eager, _jit(fn)(x), "xla")
+
+
+@pytest.mark.parametrize("fn", [
+    lambda x: tf_qdq.fake_quant_with_min_max_args(x, min=None, max=None),
+    lambda x: tf_qdq.fake_quant_with_min_max_vars(x, -1.0, 1.0, num_bits=None,
+                                                  narrow_range=None),
+])
+def test_none_fake_quant_attrs_are_defaults(fn):
+  x = tf.constant([-7.0, 0.3, 5.5])
+  _same(fn(x), _jit(fn)(x), "xla")
+
+
+@pytest.mark.parametrize("value", [1, "true", np.bool_(True)])
+def test_non_bool_bool_attrs_raise_on_every_path(value):
+  fn = lambda x: tf_qdq.quantize_and_dequantize_v4(x, 0.0, 1.0,  # noqa: E731
+                                                  signed_input=value)
+  x = tf.constant([0.5])
+  for f in (fn, tf.function(fn), _jit(fn)):
+    with pytest.raises(TypeError, match="Expected bool for argument "
+                       "'signed_input'"):
+      f(x)
+
+
+def test_bfloat16_denormal_ranges_are_flushed():
+  x = tf.constant([-0.5, 0.3, 2.0], tf.bfloat16)
+  # -9.18e-41: the negative bfloat16 denormal of least magnitude.
+  mn = tf.bitcast(tf.constant(0x8001, tf.uint16), tf.bfloat16)
+  mx = tf.constant(0.0, tf.bfloat16)
+  for fn, args in ((tf_qdq.fake_quant_with_min_max_vars, (x, mn, mx)),
+                   (tf_qdq.fake_quant_with_min_max_vars_gradient,
+                    (x, x, mn, mx))):
+    _same(fn(*args), _jit(fn)(*args), "bfloat16 denormal range")
+  np.testing.assert_array_equal(
+      tf_qdq.fake_quant_with_min_max_vars(x, mn, mx).numpy(), [0, 0, 0])
+
+
+def test_args_range_check_flushes_denormal_attrs():
+  fn = lambda x: tf_qdq.fake_quant_with_min_max_args(  # noqa: E731
+      x, min=-1e-45, max=1e-45)
+  x = tf.zeros([3])
+  for f in (fn, _jit(fn)):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="min has to be smaller than max"):
+      f(x)
+
+
+@pytest.mark.parametrize("dt", [tf.float64, tf.float32])
+def test_args_denormal_attrs_match_the_kernel(dt):
+  x = tf.constant([-1e-39, 0.0, 0.3, 2e-45, 0.7], dt)
+  fn = lambda x: tf_qdq.fake_quant_with_min_max_args(  # noqa: E731
+      x, min=-1e-40, max=1.0)
+  _same(fn(x), _jit(fn)(x), "denormal attr")
+
+
+def test_per_channel_gradient_memory_is_bounded():
+  """[1, 400000]: the lowering once padded every channel to 256 rows of
+  float64, for both sums (+3.3 GB); now a one-row chunk is not padded."""
+  import resource  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(13)
+  x = tf.constant(rng.uniform(-1, 1, [1, 400000]), tf.float32)
+  g = tf.constant(rng.normal(size=[1, 400000]), tf.float32)
+  mn, mx = -0.5 * tf.ones([400000]), 0.5 * tf.ones([400000])
+  fn = tf_qdq.fake_quant_with_min_max_vars_per_channel_gradient
+  before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+  jitted = _jit(fn)(g, x, mn, mx)
+  grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+  assert grown_mb < 600, f"peak memory grew by {grown_mb:.0f} MB"
+  _same(fn(g, x, mn, mx), jitted, "[1, 400000] sums")

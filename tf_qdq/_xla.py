@@ -45,11 +45,15 @@ skipped; checks of attributes and static shapes raise at trace time with the
 kernels' messages. Verified on XLA:CPU (x86-64 with AVX2 and FMA); XLA:GPU
 is unverified (NVPTX contracts multiplies with several uses too).
 """
+import re
+
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
 
 from tensorflow.compiler.tf2xla.ops import gen_xla_ops as _gen_xla_ops
+
+from tf_qdq.core import _flushed_float32
 
 # cc/core/layout.h: canonical order of the FakeQuant min/max backprop sums.
 _FLAT_CHUNK = 4096
@@ -82,6 +86,19 @@ def _invalid(message):
 
 def _compute_dtype(dtype):
   return tf.float32 if dtype in _SIXTEEN_BIT else dtype
+
+
+def _to_compute(t):
+  """t in its compute type. bfloat16 denormals become float32 denormals,
+  which the kernels flush (DAZ: a zero of the same sign) and XLA does not:
+  they are flushed here."""
+  c = _compute_dtype(t.dtype)
+  v = t if t.dtype == c else tf.cast(t, c)
+  if t.dtype != tf.bfloat16:
+    return v
+  tiny = _const(np.finfo(np.float32).tiny, c)
+  signed_zero = tf.where(_signbit(v), _const(-0.0, c), _const(0.0, c))
+  return tf.where(tf.abs(v) < tiny, signed_zero, v)
 
 
 def _const(value, dtype):
@@ -139,9 +156,60 @@ def _rank(t):
   return t.shape.rank
 
 
-def _require_rank(t, rank, message):
-  if _rank(t) is not None and _rank(t) != rank:
-    raise _invalid(message)
+_NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
+
+
+def _check_name(message):
+  """An op name that carries `message`: XLA drops tf.debugging assertions,
+  so the run-time checks below are shape ops that fail when XLA compiles the
+  function for the actual shapes, and the kernel's message travels in the
+  failing node's name ("[[{{node ...}}]]" in the error)."""
+  return _NAME_UNSAFE.sub("_", message).strip("_.-")[:150] or "check"
+
+
+def _checked_rank(t, rank, message):
+  """t, whose rank must be `rank`: checked now when known, else when XLA
+  compiles (EnsureShape). `message(actual_rank)` is the kernel's message."""
+  if _rank(t) is not None:
+    if _rank(t) != rank:
+      raise _invalid(message(_rank(t)))
+    return t
+  name = _check_name(message("N"))
+  return tf.ensure_shape(tf.identity(t, name=name), [None] * rank, name=name)
+
+
+def _checked_size(t, x, axis, message, rank_message):
+  """t (rank 1), whose size must be dim `axis` of x: checked now when both
+  are known, else when XLA compiles (a reshape to that dim; reading the dim
+  fails first when x has no such axis, `rank_message`)."""
+  depth = x.shape[axis] if _rank(x) is not None else None
+  size = t.shape[0] if _rank(t) == 1 else None
+  if depth is not None and size is not None:
+    if size != depth:
+      raise _invalid(message(size, depth))
+    return t
+  with tf.name_scope(_check_name(rank_message)):
+    depth = tf.shape(x)[axis]
+  return tf.reshape(t, [depth], name=_check_name(message("N", "D")))
+
+
+def _checked_same_shape(g, x, message):
+  """(g, x), whose shapes must be equal: checked now when both are known,
+  else when XLA compiles (each broadcast to the other's shape, which passes
+  only for equal shapes)."""
+  if g.shape.is_fully_defined() and x.shape.is_fully_defined():
+    if g.shape != x.shape:
+      raise _invalid(message)
+    return g, x
+  name = _check_name(message)
+  return (tf.broadcast_to(g, tf.shape(x), name=name),
+          tf.broadcast_to(x, tf.shape(g), name=name))
+
+
+def _check_int32(value, name):
+  """The kernels read int attrs as int32 (TF's GetAttr message)."""
+  if not -(1 << 31) <= value < (1 << 31):
+    raise _invalid(f"Attr {name} has value {value} out of range for an int32")
 
 
 def _store(value, dtype):
@@ -189,28 +257,47 @@ def _tree_fold_lanes(lanes):
   return tf.squeeze(lanes, -1)
 
 
+def _sequential_rows(table, count, axis):
+  """The sum of the `count` slices of `table` along `axis`, in order from +0:
+  a loop, so that no copy of the table is unstacked or padded."""
+  shape = tf.shape(table)
+  acc = tf.zeros(tf.concat([shape[:axis], shape[axis + 1:]], 0), table.dtype)
+  _, acc = tf.while_loop(
+      lambda r, acc: r < count,
+      lambda r, acc: (r + 1, acc + tf.gather(table, r, axis=axis)),
+      (tf.constant(0, count.dtype), acc))
+  return acc
+
+
 def _combine_partials(partials):
-  """CombinePartials over axis 1 of `partials` [p, chunks, ...]."""
+  """CombinePartials over axis 1 of `partials` [p, chunks, ...].
+
+  The lanes that no partial reaches hold +0 and change no bit of a sum (the
+  callers turn a -0 sum into +0), so, as the CPU kernel, only
+  min(chunks, 256) lanes are stored: memory stays proportional to the
+  partials, not to 256 of them per channel."""
   shape = tf.shape(partials)
   chunks = shape[1]
-  rows = (chunks + _COMBINE_LANES - 1) // _COMBINE_LANES
-  padding = [[0, 0], [0, rows * _COMBINE_LANES - chunks]] + [[0, 0]] * (
+  width = tf.maximum(tf.minimum(chunks, _COMBINE_LANES), 1)
+  rows = (chunks + width - 1) // width
+  padding = [[0, 0], [0, rows * width - chunks]] + [[0, 0]] * (
       partials.shape.rank - 2)
   table = tf.reshape(tf.pad(partials, padding),
-                     tf.concat([shape[:1], [rows, _COMBINE_LANES], shape[2:]],
-                               0))
-  # Lane l adds partials l, l + 256, ... in order: a loop over the rows (one
-  # row up to 2^20 elements per tensor or 2^16 rows per channel).
-  lanes = tf.zeros(tf.concat([shape[:1], [_COMBINE_LANES], shape[2:]], 0),
-                   partials.dtype)
-  _, lanes = tf.while_loop(
-      lambda r, acc: r < rows,
-      lambda r, acc: (r + 1, acc + tf.gather(table, r, axis=1)),
-      (tf.constant(0, rows.dtype), lanes))
-  # [p, 256, ...] -> fold over the lane axis.
-  rank = lanes.shape.rank
-  lanes = tf.transpose(lanes, [0] + list(range(2, rank)) + [1])
-  return _tree_fold_lanes(lanes)
+                     tf.concat([shape[:1], [rows, width], shape[2:]], 0))
+  # Lane l adds partials l, l + width, ... in order: a loop over the rows
+  # (width == 256 whenever there is more than one row).
+  lanes = _sequential_rows(table, rows, 1)  # [p, width, ...]
+  # TreeFoldLanes over 256 lanes, of which the first `width` are stored:
+  # lanes[j] += lanes[j + s] for j < s, where j + s < width.
+  index = tf.range(width)
+  mask_shape = [1, -1] + [1] * (partials.shape.rank - 2)
+  stride = _COMBINE_LANES // 2
+  while stride >= 1:
+    reached = tf.reshape(index + stride < width, mask_shape)
+    partner = tf.gather(lanes, tf.minimum(index + stride, width - 1), axis=1)
+    lanes = tf.where(reached, lanes + partner, lanes)
+    stride //= 2
+  return tf.gather(lanes, 0, axis=1)
 
 
 def _flat_sums(terms):
@@ -227,15 +314,18 @@ def _flat_sums(terms):
 
 def _column_sums(terms):
   """The per-channel canonical sums of float64 matrices [p, rows, depth] ->
-  [p, depth]."""
+  [p, depth]. Chunks of 256 rows; with fewer rows, one chunk of all of them,
+  unpadded (padding would cost 256 rows per channel)."""
   shape = tf.shape(terms)
   rows = shape[1]
-  chunks = (rows + _ROW_CHUNK - 1) // _ROW_CHUNK
+  chunk = tf.maximum(tf.minimum(rows, _ROW_CHUNK), 1)
+  chunks = (rows + chunk - 1) // chunk
   table = tf.reshape(
-      tf.pad(terms, [[0, 0], [0, chunks * _ROW_CHUNK - rows], [0, 0]]),
-      tf.stack([shape[0], chunks, _ROW_CHUNK, shape[2]]))
-  # Each channel adds the rows of a chunk in order.
-  partials = _sequential_sum(tf.unstack(table, num=_ROW_CHUNK, axis=2))
+      tf.pad(terms, [[0, 0], [0, chunks * chunk - rows], [0, 0]]),
+      tf.stack([shape[0], chunks, chunk, shape[2]]))
+  # Each channel adds the rows of a chunk in order: a loop over the chunk's
+  # rows, all chunks at once.
+  partials = _sequential_rows(table, chunk, 2)
   return _positive_zero_if_zero(_combine_partials(partials))
 
 
@@ -293,33 +383,31 @@ def _check_qdq_axis(x, axis, what):
 
 
 def _check_channel_range(t, name, x, axis):
-  _require_rank(t, 1, f"Shape must be rank 1 for {name} when the axis is "
-                "specified")
-  depth = x.shape[axis] if _rank(x) is not None else None
-  size = t.shape[0] if _rank(t) == 1 else None
-  if depth is not None and size is not None and size != depth:
-    raise _invalid(f"{name} has incorrect size, was {size} expected {depth} "
-                   f"to match dim {axis} of the input {x.shape}")
+  t = _checked_rank(t, 1, lambda _: f"Shape must be rank 1 for {name} when "
+                    "the axis is specified")
+  return _checked_size(t, x, axis, lambda size, depth: (
+      f"{name} has incorrect size, was {size} expected {depth} to match dim "
+      f"{axis} of the input {x.shape}"), f"Shape must be at least rank {axis + 1}")
 
 
-def _broadcast_channel(v, rank, axis):
-  """A per-channel vector shaped to broadcast against an input of `rank`."""
+def _broadcast_channel(v, x, axis):
+  """A per-channel vector shaped to broadcast against x."""
   if axis == -1:
     return v
-  if rank is None:
-    raise ValueError("tf_qdq under XLA: a per-channel QDQ input needs a known "
-                     "rank.")
-  return tf.reshape(v, [-1] + [1] * (rank - axis - 1))
+  if _rank(x) is None:  # [depth, 1, ...] of x's rank, known when XLA compiles
+    return tf.reshape(v, tf.concat(
+        [[-1], tf.ones([tf.rank(x) - axis - 1], tf.int32)], 0))
+  return tf.reshape(v, [-1] + [1] * (_rank(x) - axis - 1))
 
 
 def _qdq_forward(x, input_min, input_max, signed_input, num_bits, range_given,
                  round_mode, narrow_range, axis):
   c = _compute_dtype(x.dtype)
-  xc = tf.cast(x, c)
+  xc = _to_compute(x)
   qmin, qmax = _qdq_bounds(signed_input, num_bits, narrow_range)
   qmin_c, qmax_c = _const(qmin, c), _const(qmax, c)
   if range_given:
-    mins, maxs = tf.cast(input_min, c), tf.cast(input_max, c)
+    mins, maxs = _to_compute(input_min), _to_compute(input_max)
   else:
     mins, maxs = _data_range(xc, axis)
   largest = _const(np.finfo(c.as_numpy_dtype).max, c)
@@ -331,9 +419,8 @@ def _qdq_forward(x, input_min, input_max, signed_input, num_bits, range_given,
   inverse_scale = tf.where(from_min, mins / qmin_div, maxs / qmax_div)
   min_range = tf.where(from_min, mins, qmin_c * inverse_scale)
   max_range = tf.where(from_min, qmax_c * inverse_scale, maxs)
-  rank = _rank(xc)
   scale, inverse_scale, min_range, max_range = (
-      _broadcast_channel(t, rank, axis) for t in _opaque(
+      _broadcast_channel(t, xc, axis) for t in _opaque(
           scale, inverse_scale, min_range, max_range))
   if range_given:
     xc = _max_prefer_left(_min_prefer_left(xc, max_range), min_range)
@@ -347,36 +434,38 @@ def _qdq_forward(x, input_min, input_max, signed_input, num_bits, range_given,
 
 def _qdq_gradient(gradients, x, input_min, input_max, axis):
   c = _compute_dtype(x.dtype)
-  xc = tf.cast(x, c)
-  rank = _rank(xc)
-  lo = _broadcast_channel(tf.cast(input_min, c), rank, axis)
-  hi = _broadcast_channel(tf.cast(input_max, c), rank, axis)
+  xc = _to_compute(x)
+  lo = _broadcast_channel(_to_compute(input_min), xc, axis)
+  hi = _broadcast_channel(_to_compute(input_max), xc, axis)
   in_range = _opaque(tf.cast((xc >= lo) & (xc <= hi), c))
-  return _store(tf.cast(gradients, c) * in_range, x.dtype)
+  return _store(_to_compute(gradients) * in_range, x.dtype)
 
 
 @_no_autograph
 def quantize_and_dequantize_v4(input, input_min, input_max, signed_input,  # pylint: disable=redefined-builtin
                                num_bits, range_given, round_mode,
                                narrow_range, axis, name):
-  """QuantizeAndDequantizeV4 for XLA, with tf-qdq's gradient."""
-  if not 0 < num_bits < (62 if signed_input else 63):
-    raise _invalid(f"num_bits is out of range: {num_bits} with signed_input_ "
-                   f"{int(bool(signed_input))}")
+  """QuantizeAndDequantizeV4 for XLA, with tf-qdq's gradient. The attrs are
+  normalised (tf_qdq.quantization)."""
   if round_mode not in ("HALF_TO_EVEN", "HALF_UP"):
     raise _invalid(f"Value for attr 'round_mode' of \"{round_mode}\" is not in "
                    'the list of allowed values: "HALF_TO_EVEN", "HALF_UP"')
+  _check_int32(axis, "axis")
+  _check_int32(num_bits, "num_bits")
+  if not 0 < num_bits < (62 if signed_input else 63):
+    raise _invalid(f"num_bits is out of range: {num_bits} with signed_input_ "
+                   f"{int(bool(signed_input))}")
   with tf.name_scope(name or "QuantizeAndDequantizeV4"):
     x, mn, mx = _convert_inputs("QuantizeAndDequantizeV4", input, input_min,
                                 input_max)
     _check_qdq_axis(x, axis, "forward")
     if range_given:
       if axis == -1:
-        _require_rank(mn, 0, "input_min must be a scalar.")
-        _require_rank(mx, 0, "input_max must be a scalar.")
+        mn = _checked_rank(mn, 0, lambda _: "input_min must be a scalar.")
+        mx = _checked_rank(mx, 0, lambda _: "input_max must be a scalar.")
       else:
-        _check_channel_range(mn, "input_min_tensor", x, axis)
-        _check_channel_range(mx, "input_max_tensor", x, axis)
+        mn = _check_channel_range(mn, "input_min_tensor", x, axis)
+        mx = _check_channel_range(mx, "input_max_tensor", x, axis)
 
     @tf.custom_gradient
     def qdq(x, mn, mx):
@@ -398,25 +487,32 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input,  # pyl
 def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # pylint: disable=redefined-builtin
                                     axis, name):
   """QuantizeAndDequantizeV4Grad for XLA."""
+  _check_int32(axis, "axis")
   with tf.name_scope(name or "QuantizeAndDequantizeV4Grad"):
     g, x, mn, mx = _convert_inputs("QuantizeAndDequantizeV4Grad", gradients,
                                    input, input_min, input_max)
     _check_qdq_axis(x, axis, "grad")
-    if g.shape.is_fully_defined() and x.shape.is_fully_defined() and (
-        g.shape != x.shape):
-      raise _invalid("gradient and input must be the same size")
+    g, x = _checked_same_shape(g, x, "gradient and input must be the same size")
     for t, label in ((mn, "min"), (mx, "max")):
       if _rank(t) is not None and _rank(t) not in (0, 1):
         raise _invalid(f"Input {label} tensor must have dimension 0 or 1. "
                        f"Received {_rank(t)}.")
     if axis != -1:
-      _require_rank(mn, 1, "Shape must be rank 1 for input_min_tensor when "
-                    "the axis is specified")
-      _require_rank(mx, 1, "Shape must be rank 1 for input_max_tensor when "
-                    "the axis is specified")
+      mn = _checked_rank(mn, 1, lambda _: "Shape must be rank 1 for "
+                         "input_min_tensor when the axis is specified")
+      mx = _checked_rank(mx, 1, lambda _: "Shape must be rank 1 for "
+                         "input_max_tensor when the axis is specified")
+      rank_message = ("Axis should be -1 or 0 or a positive value less than "
+                      "the rank")
+      mn = _checked_size(mn, x, axis, lambda size, depth: (
+          f"min has incorrect size, expected {depth} was {size}"), rank_message)
+      mx = _checked_size(mx, x, axis, lambda size, depth: (
+          f"max has incorrect size, expected {depth} was {size}"), rank_message)
     else:
-      _require_rank(mn, 0, "input_min must be a scalar if axis is unspecified")
-      _require_rank(mx, 0, "input_max must be a scalar if axis is unspecified")
+      mn = _checked_rank(mn, 0, lambda _: "input_min must be a scalar if axis "
+                         "is unspecified")
+      mx = _checked_rank(mx, 0, lambda _: "input_max must be a scalar if axis "
+                         "is unspecified")
 
     @tf.custom_gradient
     def qdq_grad(g, x, mn, mx):
@@ -436,6 +532,7 @@ def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # p
 
 
 def _check_fake_quant_bits(num_bits):
+  _check_int32(num_bits, "num_bits")
   if not 2 <= num_bits <= 16:
     raise _invalid("num_bits must be between 2 and 16, inclusive")
 
@@ -486,8 +583,8 @@ def _fake_quantize(xc, n, divide):
 def _fake_quant_forward(x, mn, mx, num_bits, narrow_range, divide,
                         zero_range_outputs_zero):
   c = _compute_dtype(x.dtype)
-  n = _Nudged(tf.cast(mn, c), tf.cast(mx, c), num_bits, narrow_range)
-  out = _fake_quantize(tf.cast(x, c), n, divide)
+  n = _Nudged(_to_compute(mn), _to_compute(mx), num_bits, narrow_range)
+  out = _fake_quantize(_to_compute(x), n, divide)
   if zero_range_outputs_zero:
     out = tf.where(n.all_zero, tf.zeros_like(out), out)
   return _store(out, x.dtype)
@@ -496,7 +593,7 @@ def _fake_quant_forward(x, mn, mx, num_bits, narrow_range, divide,
 def _fake_quant_masks(x, n):
   """(between, below, above) as 0/1 of the compute type."""
   c = n.scale.dtype
-  xc = tf.cast(x, c)
+  xc = _to_compute(x)
   between = tf.cast((xc >= n.nudged_min) & (xc <= n.nudged_max), c)
   below = tf.cast(xc < n.nudged_min, c)
   above = tf.cast(xc > n.nudged_max, c)
@@ -507,8 +604,8 @@ def _fake_quant_gradient(gradients, x, mn, mx, num_bits, narrow_range, sums):
   """(wrt_input,) for Args, (wrt_input, wrt_min, wrt_max) for Vars (sums
   "flat") and PerChannel (sums "columns")."""
   c = _compute_dtype(x.dtype)
-  n = _Nudged(tf.cast(mn, c), tf.cast(mx, c), num_bits, narrow_range)
-  g = tf.cast(gradients, c)
+  n = _Nudged(_to_compute(mn), _to_compute(mx), num_bits, narrow_range)
+  g = _to_compute(gradients)
   between, below, above = _fake_quant_masks(x, n)
   wrt_input = _store(g * between, x.dtype)
   if sums is None:
@@ -531,13 +628,13 @@ def _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx, num_bits,
   """Transpose of gradients -> (g*between, sum(g*below), sum(g*above)); the
   range sums of a channel broadcast back over its elements."""
   c = _compute_dtype(x.dtype)
-  n = _Nudged(tf.cast(mn, c), tf.cast(mx, c), num_bits, narrow_range)
+  n = _Nudged(_to_compute(mn), _to_compute(mx), num_bits, narrow_range)
   between, below, above = _fake_quant_masks(x, n)
-  d = tf.cast(d_input, c) * between
+  d = _to_compute(d_input) * between
   if d_min is not None:
-    d += tf.cast(d_min, c) * below
+    d += _to_compute(d_min) * below
   if d_max is not None:
-    d += tf.cast(d_max, c) * above
+    d += _to_compute(d_max) * above
   d = _store(d, x.dtype)
   if zero_range_passes_through:  # Vars/PerChannel: min == max == 0
     d = tf.where(n.all_zero, d_input, d)
@@ -545,40 +642,46 @@ def _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx, num_bits,
 
 
 def _check_vars_ranges(mn, mx):
-  _require_rank(mn, 0, f"`min` must be rank 0 but is rank {_rank(mn)}")
-  _require_rank(mx, 0, f"`max` must be rank 0 but is rank {_rank(mx)}")
+  """(mn, mx), checked to be scalars."""
+  return tuple(_checked_rank(t, 0, lambda r, label=label: (
+      f"`{label}` must be rank 0 but is rank {r}")) for t, label in (
+          (mn, "min"), (mx, "max")))
 
 
 def _check_per_channel_ranges(x, mn, mx):
+  """(mn, mx), checked to be vectors of the depth of x (the last axis)."""
   if _rank(x) == 0:
     raise _invalid("inputs must be at least rank 1 for a per-channel op, but "
                    "is rank 0")
-  depth = x.shape[-1] if _rank(x) is not None else None
+  out = []
   for t, label in ((mn, "min"), (mx, "max")):
-    _require_rank(t, 1, f"`{label}` must be rank 1 but is rank {_rank(t)}")
-    size = t.shape[0] if _rank(t) == 1 else None
-    if depth is not None and size is not None and size != depth:
-      raise _invalid(f"{label} has incorrect size, expected {depth} was {size}")
-
-
-def _check_same_shape(g, x, message):
-  if g.shape.is_fully_defined() and x.shape.is_fully_defined() and (
-      g.shape != x.shape):
-    raise _invalid(message)
+    t = _checked_rank(t, 1, lambda r, label=label: (
+        f"`{label}` must be rank 1 but is rank {r}"))
+    out.append(_checked_size(t, x, -1, lambda size, depth, label=label: (
+        f"{label} has incorrect size, expected {depth} was {size}"),
+        "inputs must be at least rank 1 for a per-channel op"))
+  return tuple(out)
 
 
 def _args_range(x, min, max):  # pylint: disable=redefined-builtin
-  """The float attrs of Args as tensors of the compute type."""
-  if not np.float32(min) < np.float32(max):
-    raise _invalid(f"min has to be smaller than max, was: {np.float32(min)} >= "
-                   f"{np.float32(max)}")
+  """The float attrs of Args as tensors of the compute type (checked first,
+  as the kernels check them when they are built)."""
+  min, max = _check_args_range(min, max)
   c = _compute_dtype(x.dtype)
-  return _const(np.float32(min), c), _const(np.float32(max), c)
+  return _const(min, c), _const(max, c)
+
+
+def _check_args_range(min, max):  # pylint: disable=redefined-builtin
+  min, max = _flushed_float32(min), _flushed_float32(max)
+  if not min < max:
+    raise _invalid(f"min has to be smaller than max, was: {min} >= {max}")
+  return min, max
 
 
 @_no_autograph
 def fake_quant_with_min_max_args(inputs, min, max, num_bits, narrow_range,  # pylint: disable=redefined-builtin
                                  name):
+  _check_args_range(min, max)
   _check_fake_quant_bits(num_bits)
   with tf.name_scope(name or "FakeQuantWithMinMaxArgs"):
     (x,) = _convert_inputs("FakeQuantWithMinMaxArgs", inputs)
@@ -597,10 +700,11 @@ def fake_quant_with_min_max_args(inputs, min, max, num_bits, narrow_range,  # py
 @_no_autograph
 def fake_quant_with_min_max_args_gradient(gradients, inputs, min, max,  # pylint: disable=redefined-builtin
                                           num_bits, narrow_range, name):
+  _check_args_range(min, max)
   _check_fake_quant_bits(num_bits)
   with tf.name_scope(name or "FakeQuantWithMinMaxArgsGradient"):
     g, x = _convert_inputs("FakeQuantWithMinMaxArgsGradient", gradients, inputs)
-    _check_same_shape(g, x, "Inputs to operation "
+    g, x = _checked_same_shape(g, x, "Inputs to operation "
                       "FakeQuantWithMinMaxArgsGradient must have the same "
                       "size and shape.")
     mn, mx = _args_range(x, min, max)
@@ -625,9 +729,9 @@ def _fake_quant_vars_op(op_name, inputs, min, max, num_bits, narrow_range,  # py
   with tf.name_scope(name or op_name):
     x, mn, mx = _convert_inputs(op_name, inputs, min, max)
     if per_channel:
-      _check_per_channel_ranges(x, mn, mx)
+      mn, mx = _check_per_channel_ranges(x, mn, mx)
     else:
-      _check_vars_ranges(mn, mx)
+      mn, mx = _check_vars_ranges(mn, mx)
 
     @tf.custom_gradient
     def fake_quant(x, mn, mx):
@@ -649,11 +753,11 @@ def _fake_quant_vars_gradient_op(op_name, gradients, inputs, min, max,  # pylint
   _check_fake_quant_bits(num_bits)
   with tf.name_scope(name or op_name):
     g, x, mn, mx = _convert_inputs(op_name, gradients, inputs, min, max)
-    _check_same_shape(g, x, "gradient and input must be the same size")
+    g, x = _checked_same_shape(g, x, "gradient and input must be the same size")
     if per_channel:
-      _check_per_channel_ranges(x, mn, mx)
+      mn, mx = _check_per_channel_ranges(x, mn, mx)
     else:
-      _check_vars_ranges(mn, mx)
+      mn, mx = _check_vars_ranges(mn, mx)
     sums = "columns" if per_channel else "flat"
 
     @tf.custom_gradient

@@ -57,6 +57,25 @@ def _restore(result, dtype):
   return result.view(np.float16) if dtype == np.float16 else result
 
 
+def _attr(value, default):
+  """None is the op's default, as for the TF ops."""
+  return default if value is None else value
+
+
+def _flushed_float32(value):
+  """A float attr as the kernels read it: float32, denormals flushed to a
+  zero of their sign (the kernels run with DAZ; a conversion to the compute
+  type outside the kernels would keep them). Shared with the XLA lowering."""
+  value = np.float32(value)
+  if value != 0 and abs(value) < np.finfo(np.float32).tiny:
+    return np.copysign(np.float32(0), value)
+  return value
+
+
+def _float32_attr(value, default):
+  return float(_flushed_float32(_attr(value, default)))
+
+
 def _call(name, arrays, dtype, **attrs):
   fn = getattr(_core, f"{name}_{_DTYPES[dtype]}")
   return _restore(fn(*[_prepare(a, dtype) for a in arrays], **attrs), dtype)
@@ -68,25 +87,27 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
                                axis=-1, device="cpu"):
   dtype = _dtype_of(input)
   return _call("quantize_and_dequantize_v4", (input, input_min, input_max), dtype,
-               signed_input=signed_input, num_bits=num_bits,
-               range_given=range_given, round_mode=round_mode,
-               narrow_range=narrow_range, axis=axis, device=device)
+               signed_input=_attr(signed_input, True),
+               num_bits=_attr(num_bits, 8),
+               range_given=_attr(range_given, False),
+               round_mode=_attr(round_mode, "HALF_TO_EVEN"),
+               narrow_range=_attr(narrow_range, False), axis=_attr(axis, -1),
+               device=device)
 
 
 def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # pylint: disable=redefined-builtin
                                     axis=-1, device="cpu"):
   dtype = _dtype_of(gradients)
   return _call("quantize_and_dequantize_v4_grad",
-               (gradients, input, input_min, input_max), dtype, axis=axis,
-               device=device)
+               (gradients, input, input_min, input_max), dtype,
+               axis=_attr(axis, -1), device=device)
 
 
 def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylint: disable=redefined-builtin
                                  narrow_range=False, device="cpu"):
   dtype = _dtype_of(inputs)
-  return _call("fake_quant_with_min_max_args", (inputs,), dtype, min=min,
-               max=max, num_bits=num_bits, narrow_range=narrow_range,
-               device=device)
+  return _call("fake_quant_with_min_max_args", (inputs,), dtype,
+               **_args_attrs(min, max, num_bits, narrow_range), device=device)
 
 
 def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint: disable=redefined-builtin
@@ -94,14 +115,20 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint
                                           narrow_range=False, device="cpu"):
   dtype = _dtype_of(gradients)
   return _call("fake_quant_with_min_max_args_gradient", (gradients, inputs),
-               dtype, min=min, max=max, num_bits=num_bits,
-               narrow_range=narrow_range, device=device)
+               dtype, **_args_attrs(min, max, num_bits, narrow_range),
+               device=device)
+
+
+def _args_attrs(min, max, num_bits, narrow_range):  # pylint: disable=redefined-builtin
+  return dict(min=_float32_attr(min, -6.0), max=_float32_attr(max, 6.0),
+              num_bits=_attr(num_bits, 8),
+              narrow_range=_attr(narrow_range, False))
 
 
 def _fake_quant_vars(name, arrays, num_bits, narrow_range, device):
   dtype = _dtype_of(arrays[0])
-  return _call(name, arrays, dtype, num_bits=num_bits,
-               narrow_range=narrow_range, device=device)
+  return _call(name, arrays, dtype, num_bits=_attr(num_bits, 8),
+               narrow_range=_attr(narrow_range, False), device=device)
 
 
 def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
@@ -128,6 +155,10 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
                                                       max, num_bits=8,
                                                       narrow_range=False,
                                                       device="cpu"):
-  return _fake_quant_vars("fake_quant_with_min_max_vars_per_channel_gradient",
-                          (gradients, inputs, min, max), num_bits,
-                          narrow_range, device)
+  wrt_input, wrt_min, wrt_max = _fake_quant_vars(
+      "fake_quant_with_min_max_vars_per_channel_gradient",
+      (gradients, inputs, min, max), num_bits, narrow_range, device)
+  # The range backprops have the ranges' shape [depth], also when the input
+  # is [1] or [1, 1] (which the kernels see as one channel).
+  depth = (np.shape(inputs)[-1],) if np.ndim(inputs) else np.shape(wrt_min)
+  return wrt_input, wrt_min.reshape(depth), wrt_max.reshape(depth)

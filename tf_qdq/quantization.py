@@ -5,9 +5,11 @@ beyond building the op, so eager calls on small tensors stay cheap. Inside an
 XLA context (jit_compile), where the custom ops have no kernel, each builds the
 equivalent composition of TensorFlow ops from tf_qdq._xla instead: same bits.
 """
+import numpy as np
 import tensorflow as tf
 from tensorflow.python import pywrap_tfe as _pywrap_tfe
 from tensorflow.python.eager import context as _context
+from tensorflow.python.eager import execute as _execute
 from tensorflow.python.framework import ops as _framework_ops
 
 from tf_qdq import _xla
@@ -48,11 +50,86 @@ def _fast_eager(op_type, name, first_input, *inputs_and_attrs):
     return None
 
 
-def _as_tensor(value):
+def _as_tensor(value, *others):
   """Converts array-likes to tensors of THEIR dtype before the op is built:
   the generated wrappers would convert a NumPy float16 array to the default
-  T=float32 and silently change the result's dtype."""
-  return value if tf.is_tensor(value) else tf.convert_to_tensor(value)
+  T=float32 and silently change the result's dtype. A Python list or scalar
+  takes the dtype of the first floating-point tensor among `others`, as TF's
+  eager wrappers match the inputs of one type attr (a list input with float64
+  range tensors is float64)."""
+  if tf.is_tensor(value):
+    return value
+  if not isinstance(value, (np.ndarray, np.generic)):
+    for other in others:
+      if tf.is_tensor(other) and other.dtype.is_floating:
+        return tf.convert_to_tensor(value, dtype=other.dtype.base_dtype)
+  return tf.convert_to_tensor(value)
+
+
+# ---- attribute normalisation -------------------------------------------------
+# Every path (TF's eager fast path, the generated wrappers in eager and graph
+# mode, the XLA lowering) receives the attrs normalised here, so they agree:
+# None is the op's default (as in TF's generated wrappers), values are
+# converted and type-checked with TF's own functions and messages, and an int
+# outside int64 raises ValueError here: TF's fast path would leave Python's
+# OverflowError pending, and the next TF call would abort the process.
+
+_INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
+def _int_attr(value, name, default):
+  if value is None:
+    return default
+  value = _execute.make_int(value, name)
+  if not _INT64_MIN <= value <= _INT64_MAX:
+    raise ValueError(f"Attr '{name}' is an int64: {value} is outside "
+                     "[-2**63, 2**63 - 1].")
+  return value
+
+
+def _bool_attr(value, name, default):
+  return default if value is None else _execute.make_bool(value, name)
+
+
+def _float_attr(value, name, default):
+  if value is None:
+    return default
+  try:
+    return _execute.make_float(value, name)
+  except OverflowError:
+    raise ValueError(f"Attr '{name}' is a float: {value!r} does not fit one."
+                     ) from None
+
+
+def _string_attr(value, name, default):
+  if value is None:
+    return default
+  value = _execute.make_str(value, name)
+  try:
+    return value.decode("utf-8")
+  except UnicodeDecodeError:
+    return value  # the op rejects it with TF's message
+
+
+def _qdq_attrs(signed_input, num_bits, range_given, round_mode, narrow_range,
+               axis):
+  """In the op's attr order, as TF's wrappers check them."""
+  return (_bool_attr(signed_input, "signed_input", True),
+          _int_attr(num_bits, "num_bits", 8),
+          _bool_attr(range_given, "range_given", False),
+          _string_attr(round_mode, "round_mode", "HALF_TO_EVEN"),
+          _bool_attr(narrow_range, "narrow_range", False),
+          _int_attr(axis, "axis", -1))
+
+
+def _fake_quant_attrs(num_bits, narrow_range):
+  return (_int_attr(num_bits, "num_bits", 8),
+          _bool_attr(narrow_range, "narrow_range", False))
+
+
+def _args_attrs(min, max, num_bits, narrow_range):  # pylint: disable=redefined-builtin
+  return ((_float_attr(min, "min", -6.0), _float_attr(max, "max", 6.0)) +
+          _fake_quant_attrs(num_bits, narrow_range))
 
 
 # ---- QuantizeAndDequantize ---------------------------------------------------
@@ -67,18 +144,25 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
   Per-channel with `range_given=True` works (TF 2.21 rejects every input
   there). The gradient is the identity when `range_given=False`.
   """
+  attrs = _qdq_attrs(signed_input, num_bits, range_given, round_mode,
+                     narrow_range, axis)
+  return _qdq_v4(input, input_min, input_max, attrs, name)
+
+
+def _qdq_v4(input, input_min, input_max, attrs, name):  # pylint: disable=redefined-builtin
+  signed_input, num_bits, range_given, round_mode, narrow_range, axis = attrs
   result = _fast_eager("TfQdq>QuantizeAndDequantizeV4", name, input, input_min,
                        input_max, "signed_input", signed_input, "num_bits",
                        num_bits, "range_given", range_given, "round_mode",
                        round_mode, "narrow_range", narrow_range, "axis", axis)
   if result is not None:
     return result
+  input = _as_tensor(input, input_min, input_max)
   if _xla.in_xla_context():
-    return _xla.quantize_and_dequantize_v4(input, input_min, input_max,
-                                           signed_input, num_bits, range_given,
-                                           round_mode, narrow_range, axis, name)
+    return _xla.quantize_and_dequantize_v4(input, input_min, input_max, *attrs,
+                                           name)
   return _ops.tf_qdq_quantize_and_dequantize_v4(
-      input=_as_tensor(input), input_min=input_min, input_max=input_max,
+      input=input, input_min=input_min, input_max=input_max,
       signed_input=signed_input, num_bits=num_bits, range_given=range_given,
       round_mode=round_mode, narrow_range=narrow_range, axis=axis, name=name)
 
@@ -86,33 +170,40 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
 def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # pylint: disable=redefined-builtin
                                     axis=-1, name=None):
   """QuantizeAndDequantizeV4Grad: (input_backprop, min_backprop, max_backprop)."""
+  axis = _int_attr(axis, "axis", -1)
   result = _fast_eager("TfQdq>QuantizeAndDequantizeV4Grad", name, gradients,
                        input, input_min, input_max, "axis", axis)
   if result is not None:
     return _ops._TfQdq_QuantizeAndDequantizeV4GradOutput._make(result)  # pylint: disable=protected-access
+  gradients = _as_tensor(gradients, input, input_min, input_max)
   if _xla.in_xla_context():
     return _xla.quantize_and_dequantize_v4_grad(gradients, input, input_min,
                                                 input_max, axis, name)
   return _ops.tf_qdq_quantize_and_dequantize_v4_grad(
-      gradients=_as_tensor(gradients), input=input, input_min=input_min,
+      gradients=gradients, input=input, input_min=input_min,
       input_max=input_max, axis=axis, name=name)
 
 
-def _python_axis_to_op_axis(input, axis):  # pylint: disable=redefined-builtin
-  """tf.quantization's axis convention: None is per tensor, negative counts
-  from the end. Returns (input, op_axis)."""
+def _python_attrs(input, signed_input, num_bits, range_given, round_mode,  # pylint: disable=redefined-builtin
+                  narrow_range, axis):
+  """The attrs of tf.quantization's wrappers, whose axis convention is None
+  for per tensor and negative from the end (mapped as TF maps it, `axis %
+  rank`). Returns (input, attrs)."""
+  if axis is not None:
+    axis = _execute.make_int(axis, "axis")
   if axis is None:
-    return input, -1
-  if axis >= 0:
-    return input, axis
-  input = tf.convert_to_tensor(input)
-  rank = input.shape.rank
-  if rank is None:
-    raise ValueError("input should have known rank to use negative axis.")
-  if rank == 0:  # TF divides by the rank here (ZeroDivisionError)
-    raise ValueError(
-        f"axis {axis} needs an input of rank >= 1, got a rank-0 input.")
-  return input, axis % rank  # as TF: -3 on a rank-2 input is axis 1
+    axis = -1
+  elif axis < 0:
+    input = _as_tensor(input)
+    rank = input.shape.rank
+    if rank is None:
+      raise ValueError("input should have known rank to use negative axis.")
+    if rank == 0:  # TF divides by the rank here (ZeroDivisionError)
+      raise ValueError(
+          f"axis {axis} needs an input of rank >= 1, got a rank-0 input.")
+    axis %= rank  # as TF: -3 on a rank-2 input is axis 1
+  return input, _qdq_attrs(signed_input, num_bits, range_given, round_mode,
+                           narrow_range, axis)
 
 
 def quantize_and_dequantize_v2(input, input_min, input_max, signed_input=True,  # pylint: disable=redefined-builtin
@@ -123,11 +214,9 @@ def quantize_and_dequantize_v2(input, input_min, input_max, signed_input=True,  
 
   `axis=None` is per tensor; a negative axis counts from the end.
   """
-  input, axis = _python_axis_to_op_axis(input, axis)
-  return quantize_and_dequantize_v4(
-      input, input_min, input_max, signed_input=signed_input,
-      num_bits=num_bits, range_given=range_given, round_mode=round_mode,
-      narrow_range=narrow_range, axis=axis, name=name)
+  input, attrs = _python_attrs(input, signed_input, num_bits, range_given,
+                               round_mode, narrow_range, axis)
+  return _qdq_v4(input, input_min, input_max, attrs, name)
 
 
 def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # pylint: disable=redefined-builtin
@@ -137,16 +226,18 @@ def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # p
   """As tf.quantization.quantize_and_dequantize: the legacy variant whose
   gradient is straight-through (the identity w.r.t. `input`, nothing for the
   range)."""
-  input, axis = _python_axis_to_op_axis(input, axis)
+  input, attrs = _python_attrs(input, signed_input, num_bits, range_given,
+                               round_mode, narrow_range, axis)
+  input = _as_tensor(input, input_min, input_max)
   if _xla.in_xla_context():
     return tf.grad_pass_through(
-        lambda x: _xla.quantize_and_dequantize_v4(
-            x, input_min, input_max, signed_input, num_bits, range_given,
-            round_mode, narrow_range, axis, name))(input)
+        lambda x: _xla.quantize_and_dequantize_v4(x, input_min, input_max,
+                                                  *attrs, name))(input)
   # As TF, a V2 op: the V4 kernel with a straight-through gradient registered,
   # which forward mode (ForwardAccumulator) honours too.
+  signed_input, num_bits, range_given, round_mode, narrow_range, axis = attrs
   return _ops.tf_qdq_quantize_and_dequantize_v2(
-      input=_as_tensor(input), input_min=input_min, input_max=input_max,
+      input=input, input_min=input_min, input_max=input_max,
       signed_input=signed_input, num_bits=num_bits, range_given=range_given,
       round_mode=round_mode, narrow_range=narrow_range, axis=axis, name=name)
 
@@ -157,33 +248,39 @@ def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # p
 def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylint: disable=redefined-builtin
                                  narrow_range=False, name=None):
   """FakeQuantWithMinMaxArgs, for bfloat16, half, float and double inputs."""
+  min, max, num_bits, narrow_range = _args_attrs(min, max, num_bits,
+                                                 narrow_range)
   result = _fast_eager("TfQdq>FakeQuantWithMinMaxArgs", name, inputs, "min", min,
                        "max", max, "num_bits", num_bits, "narrow_range",
                        narrow_range)
   if result is not None:
     return result
+  inputs = _as_tensor(inputs)
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_args(inputs, min, max, num_bits,
                                              narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_args(
-      inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
 
 
 def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint: disable=redefined-builtin
                                           max=6.0, num_bits=8,
                                           narrow_range=False, name=None):
+  min, max, num_bits, narrow_range = _args_attrs(min, max, num_bits,
+                                                 narrow_range)
   result = _fast_eager("TfQdq>FakeQuantWithMinMaxArgsGradient", name, gradients,
                        inputs, "min", min, "max", max, "num_bits", num_bits,
                        "narrow_range", narrow_range)
   if result is not None:
     return result
+  gradients = _as_tensor(gradients, inputs)
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_args_gradient(gradients, inputs, min,
                                                       max, num_bits,
                                                       narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_args_gradient(
-      gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
+      gradients=gradients, inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)
 
 
@@ -191,15 +288,17 @@ def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disabl
                                  narrow_range=False, name=None):
   """FakeQuantWithMinMaxVars: min and max are scalar tensors of the input's
   dtype (they may be trainable variables)."""
+  num_bits, narrow_range = _fake_quant_attrs(num_bits, narrow_range)
   result = _fast_eager("TfQdq>FakeQuantWithMinMaxVars", name, inputs, min, max,
                        "num_bits", num_bits, "narrow_range", narrow_range)
   if result is not None:
     return result
+  inputs = _as_tensor(inputs, min, max)
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars(inputs, min, max, num_bits,
                                              narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars(
-      inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
 
 
@@ -208,34 +307,38 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
                                           name=None):
   """(backprops_wrt_input, backprop_wrt_min, backprop_wrt_max). The two sums
   are accumulated in double in a fixed order: independent of thread count."""
+  num_bits, narrow_range = _fake_quant_attrs(num_bits, narrow_range)
   result = _fast_eager("TfQdq>FakeQuantWithMinMaxVarsGradient", name, gradients,
                        inputs, min, max, "num_bits", num_bits, "narrow_range",
                        narrow_range)
   if result is not None:
     return _ops._TfQdq_FakeQuantWithMinMaxVarsGradientOutput._make(result)  # pylint: disable=protected-access
+  gradients = _as_tensor(gradients, inputs, min, max)
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars_gradient(gradients, inputs, min,
                                                       max, num_bits,
                                                       narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars_gradient(
-      gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
+      gradients=gradients, inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)
 
 
 def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
                                              narrow_range=False, name=None):
   """FakeQuantWithMinMaxVarsPerChannel: the channel is the last axis."""
+  num_bits, narrow_range = _fake_quant_attrs(num_bits, narrow_range)
   result = _fast_eager("TfQdq>FakeQuantWithMinMaxVarsPerChannel", name, inputs,
                        min, max, "num_bits", num_bits, "narrow_range",
                        narrow_range)
   if result is not None:
     return result
+  inputs = _as_tensor(inputs, min, max)
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars_per_channel(inputs, min, max,
                                                          num_bits, narrow_range,
                                                          name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel(
-      inputs=_as_tensor(inputs), min=min, max=max, num_bits=num_bits,
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
       narrow_range=narrow_range, name=name)
 
 
@@ -243,14 +346,16 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
                                                       max, num_bits=8,
                                                       narrow_range=False,
                                                       name=None):
+  num_bits, narrow_range = _fake_quant_attrs(num_bits, narrow_range)
   result = _fast_eager("TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient", name,
                        gradients, inputs, min, max, "num_bits", num_bits,
                        "narrow_range", narrow_range)
   if result is not None:
     return _ops._TfQdq_FakeQuantWithMinMaxVarsPerChannelGradientOutput._make(result)  # pylint: disable=protected-access
+  gradients = _as_tensor(gradients, inputs, min, max)
   if _xla.in_xla_context():
     return _xla.fake_quant_with_min_max_vars_per_channel_gradient(
         gradients, inputs, min, max, num_bits, narrow_range, name)
   return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient(
-      gradients=_as_tensor(gradients), inputs=inputs, min=min, max=max,
+      gradients=gradients, inputs=inputs, min=min, max=max,
       num_bits=num_bits, narrow_range=narrow_range, name=name)

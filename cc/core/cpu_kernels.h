@@ -299,6 +299,7 @@ inline void TakeQdqForwardScratch(const ChannelView& v, bool range_given, WS& ws
 template <typename T>
 size_t QdqForwardWorkspaceBytes(const ChannelView& v, bool range_given) {
   using C = ComputeType<T>;
+  if (v.size() == 0) return 0;  // nothing to do, whatever the depth
   WorkspaceMeter meter;
   C *a, *b, *c, *d;
   QdqScaleArrays<C> s;
@@ -370,6 +371,7 @@ void QdqForwardCpu(const QdqForwardArgs<T>& args, Workspace& ws, ParallelFor&& p
 
 template <typename T>
 size_t QdqGradientWorkspaceBytes(const ChannelView& v) {
+  if (v.size() == 0) return 0;  // only the range backprops: zeros
   WorkspaceMeter meter;
   meter.Take<ComputeType<T>>(2 * v.depth);
   return meter.used();
@@ -472,6 +474,7 @@ inline void NudgeAll(const ChannelView& v, const RangeSource<T>& range,
 
 template <typename T>
 size_t FakeQuantWorkspaceBytes(const ChannelView& v) {
+  if (v.size() == 0) return 0;  // nothing to do, whatever the depth
   WorkspaceMeter meter;
   TakeNudgedScratch<T>(v, meter);
   return meter.used();
@@ -529,6 +532,7 @@ inline void TakeGradientScratch(const ChannelView& v, bool with_sums, WS& ws,
 
 template <typename T>
 size_t FakeQuantGradientWorkspaceBytes(const ChannelView& v, bool with_sums) {
+  if (v.size() == 0) return 0;  // only the range backprops: zeros
   WorkspaceMeter meter;
   NudgedArrays<ComputeType<T>> n;
   double *a, *b;
@@ -591,6 +595,12 @@ void FakeQuantGradientCpu(const FakeQuantGradientArgs<T>& args, Workspace& ws,
   using C = ComputeType<T>;
   const ChannelView& v = args.view;
   const bool with_sums = args.wrt_min != nullptr;
+  if (v.size() == 0) {  // empty sums: +0 for every channel, no workspace
+    if (with_sums) {
+      for (int64_t c = 0; c < v.depth; ++c) args.wrt_min[c] = args.wrt_max[c] = StoreAs<T>(C(0));
+    }
+    return;
+  }
   NudgedArrays<C> na;
   double *partial_min, *partial_max;
   TakeGradientScratch<T>(v, with_sums, ws, &na, &partial_min, &partial_max);

@@ -91,6 +91,7 @@ inline void TakeQdqCudaScratch(const ChannelView& v, bool range_given, WS& ws,
 
 template <typename T>
 size_t QdqForwardCudaWorkspaceBytes(const ChannelView& v, bool range_given) {
+  if (v.size() == 0) return 0;  // the kernel returns at once
   WorkspaceMeter meter;
   QdqScale<ComputeType<T>>* s;
   ComputeType<T>*a, *b;
@@ -348,6 +349,7 @@ inline FakeQuantNudged<ComputeType<T>>* TakeCudaNudged(const ChannelView& v, WS&
 
 template <typename T>
 size_t FakeQuantForwardCudaWorkspaceBytes(const ChannelView& v) {
+  if (v.size() == 0) return 0;  // the kernel returns at once
   WorkspaceMeter meter;
   TakeCudaNudged<T>(v, meter);
   return meter.used();

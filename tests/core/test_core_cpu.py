@@ -64,3 +64,56 @@ def test_core_rejects_bad_input():
     core.quantize_and_dequantize_v4(x, 1.0, -1.0, range_given=True)
   with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
     core.fake_quant_with_min_max_args(x, device="tpu")
+
+
+# ---- issue 13: core agrees with the ops where it used not to -----------------
+
+
+@pytest.mark.parametrize("shape", [[1], [1, 1], [4, 1], [1, 3]])
+def test_per_channel_gradient_range_backprops_have_the_range_shape(shape):
+  rng = np.random.default_rng(13)
+  x = rng.uniform(-2, 2, shape).astype(np.float32)
+  g = rng.normal(size=shape).astype(np.float32)
+  mn = np.full(shape[-1:], -1.0, np.float32)
+  mx = np.full(shape[-1:], 1.0, np.float32)
+  args = (g, x, mn, mx)
+  ours = core.fake_quant_with_min_max_vars_per_channel_gradient(*args)
+  theirs = _tf_op("fake_quant_with_min_max_vars_per_channel_gradient", args, {})
+  for o, t in zip(ours, theirs):
+    _assert_same(o, t.numpy(), f"shape {shape}")
+  assert ours[1].shape == ours[2].shape == tuple(shape[-1:])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32, np.float16])
+@pytest.mark.parametrize("lo, hi", [(-1e-40, 1.0), (-1.0, 3e-42), (-2e-45, 0.5)])
+def test_args_float32_denormal_attrs_are_flushed_as_in_the_op(dtype, lo, hi):
+  x = np.array([-1.0, -1e-40, 0.0, 0.2, 0.5, 1.0], dtype)
+  for name, args in (("fake_quant_with_min_max_args", (x,)),
+                     ("fake_quant_with_min_max_args_gradient", (x, x))):
+    ours = getattr(core, name)(*args, min=lo, max=hi)
+    theirs = _tf_op(name, args, dict(min=lo, max=hi))
+    _assert_same(ours, theirs.numpy(), f"{name} {dtype.__name__} [{lo}, {hi}]")
+
+
+def test_denormal_args_range_that_flushes_to_empty_raises():
+  with pytest.raises(ValueError, match="min has to be smaller than max"):
+    core.fake_quant_with_min_max_args(np.zeros(3, np.float64), min=-1e-45,
+                                      max=1e-45)
+
+
+def test_none_means_the_default_as_in_the_op():
+  x = np.array([-0.504, 0.504, 0.3], np.float32)
+  none = dict(signed_input=None, num_bits=None, range_given=None,
+              round_mode=None, narrow_range=None, axis=None)
+  _assert_same(core.quantize_and_dequantize_v4(x, 0.0, 1.0, **none),
+               _tf_op("quantize_and_dequantize_v4", (x, 0.0, 1.0), none).numpy(),
+               "QDQ with None attrs")
+  _assert_same(core.quantize_and_dequantize_v4(x, 0.0, 1.0, **none),
+               core.quantize_and_dequantize_v4(x, 0.0, 1.0), "None vs defaults")
+  _assert_same(core.fake_quant_with_min_max_args(x * 9, min=None, max=None,
+                                                 num_bits=None,
+                                                 narrow_range=None),
+               core.fake_quant_with_min_max_args(x * 9), "Args with None attrs")
+  _assert_same(core.fake_quant_with_min_max_vars(x, -1.0, 1.0, num_bits=None,
+                                                 narrow_range=None),
+               core.fake_quant_with_min_max_vars(x, -1.0, 1.0), "Vars, None")
