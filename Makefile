@@ -19,12 +19,20 @@ PYTEST_ARGS ?=
 
 all: wheel
 
+# System packages (apt), the .venv (pip), then clang's CUDA toolkit directory from TF's
+# wheel and PyPI (no CUDA toolkit needed; --check compiles a tiny kernel with it, so a
+# broken toolchain fails here rather than inside Bazel). A CPU-only setup
+# (BAZEL_CONFIG without --config=cuda) skips the CUDA toolchain.
 $(SETUP_STAMP): $(REQUIREMENTS) tools/install_system_deps.sh tools/install_cuda_toolchain.sh
 	bash tools/install_system_deps.sh
 	test -x $(PYTHON) || python3 -m venv $(VENV)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q $(addprefix -r ,$(REQUIREMENTS))
-	PYTHON_BIN_PATH=$(PYTHON) bash tools/install_cuda_toolchain.sh
+ifneq (,$(findstring --config=cuda,$(BAZEL_CONFIG)))
+	PYTHON_BIN_PATH=$(PYTHON) bash tools/install_cuda_toolchain.sh --check
+else
+	@echo "setup: BAZEL_CONFIG='$(BAZEL_CONFIG)' builds CPU kernels only; no CUDA toolchain installed."
+endif
 	touch $@
 
 .tf_configure.bazelrc: $(SETUP_STAMP) configure.sh
