@@ -1,0 +1,131 @@
+"""Small float models of the architectures QAT users ship (MobileNetV2-style,
+ResNet-style, Conv1D, MLP, Concatenate), and the helpers the export tests
+share: a QAT copy trained briefly so that every range and BN statistic is
+real, and the agreement of a runtime's outputs with the QAT model's."""
+import keras
+import numpy as np
+
+import tf_qdq.keras as qk
+
+L = keras.layers
+
+
+def mobilenet_v2_style():
+  x = keras.Input((16, 16, 3))
+  y = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
+  y = L.BatchNormalization()(y)
+  y = L.ReLU(6.0)(y)
+  for expand in (2, 3):  # inverted residual blocks
+    h = L.Conv2D(8 * expand, 1, use_bias=False)(y)
+    h = L.BatchNormalization()(h)
+    h = L.ReLU(6.0)(h)
+    h = L.DepthwiseConv2D(3, padding="same", use_bias=False)(h)
+    h = L.BatchNormalization()(h)
+    h = L.ReLU(6.0)(h)
+    h = L.Conv2D(8, 1, use_bias=False)(h)
+    h = L.BatchNormalization()(h)
+    y = L.Add()([y, h])
+  y = L.GlobalAveragePooling2D()(y)
+  return keras.Model(x, L.Dense(10)(y), name="mobilenet_v2_style")
+
+
+def resnet_style():
+  x = keras.Input((16, 16, 3))
+  y = L.Conv2D(8, 3, padding="same")(x)
+  y = L.BatchNormalization()(y)
+  y = L.Activation("relu")(y)
+  y = L.MaxPooling2D()(y)
+  for filters in (8, 16):
+    shortcut = y if filters == 8 else L.Conv2D(filters, 1)(y)
+    h = L.Conv2D(filters, 3, padding="same", use_bias=False)(y)
+    h = L.BatchNormalization()(h)
+    h = L.ReLU()(h)
+    h = L.Conv2D(filters, 3, padding="same", use_bias=False)(h)
+    h = L.BatchNormalization()(h)
+    y = L.ReLU()(L.Add()([shortcut, h]))
+  y = L.AveragePooling2D(2)(y)
+  y = L.Flatten()(y)
+  return keras.Model(x, L.Dense(10, activation="softmax")(y),
+                     name="resnet_style")
+
+
+def conv1d_net():
+  x = keras.Input((32, 4))
+  y = L.Conv1D(8, 5, padding="same", activation="relu")(x)
+  y = L.Conv1D(8, 3, use_bias=False)(y)
+  y = L.BatchNormalization()(y)
+  y = L.ReLU()(y)
+  y = L.GlobalAveragePooling1D()(y)
+  return keras.Model(x, L.Dense(10)(y), name="conv1d_net")
+
+
+def mlp():
+  x = keras.Input((20,))
+  y = L.Dense(32, activation="relu")(x)
+  y = L.Dense(32, use_bias=False)(y)
+  y = L.BatchNormalization()(y)
+  y = L.ReLU(6.0)(y)
+  y = L.Dropout(0.1)(y)
+  return keras.Model(x, L.Dense(10)(y), name="mlp")
+
+
+def concatenate_net():
+  x = keras.Input((12, 12, 3))
+  a = L.Conv2D(6, 3, padding="same", activation="relu")(x)
+  b = L.Conv2D(4, 1, activation="relu6")(x)
+  c = L.Conv2DTranspose(4, 3, strides=1, padding="same")(x)
+  y = L.Concatenate()([a, b, c])
+  y = L.Conv2D(8, 3, padding="same", activation="relu")(y)
+  y = L.GlobalAveragePooling2D()(y)
+  return keras.Model(x, L.Dense(10)(y), name="concatenate_net")
+
+
+ARCHITECTURES = {f.__name__: f for f in (
+    mobilenet_v2_style, resnet_style, conv1d_net, mlp, concatenate_net)}
+
+
+def data(model, n, seed):
+  rng = np.random.default_rng(seed)
+  shape = (n, *model.inputs[0].shape[1:])
+  x = rng.normal(size=shape).astype(np.float32)
+  y = rng.integers(0, 10, size=n)
+  return x, y
+
+
+def trained_qat(name, num_bits=8, seed=0):
+  """A float model trained a little, then its QAT copy fine-tuned, so that
+  ranges, BN statistics and weights have moved from their initial values."""
+  keras.utils.set_random_seed(seed)
+  model = ARCHITECTURES[name]()
+  x, y = data(model, 256, seed)
+  probabilities = model.layers[-1].activation is keras.activations.softmax
+  loss = keras.losses.SparseCategoricalCrossentropy(
+      from_logits=not probabilities)
+  model.compile(keras.optimizers.Adam(0.01), loss)
+  model.fit(x, y, epochs=2, batch_size=32, verbose=0)
+  qat = qk.quantize_model(model, num_bits=num_bits, verbose=False)
+  qat.compile(keras.optimizers.Adam(0.001), loss)
+  qat.fit(x, y, epochs=2, batch_size=32, verbose=0)
+  return model, qat
+
+
+def output_step(qat):
+  """The output grid step of the QAT model (its last quantizer's scale)."""
+  last = qat.layers[-1]
+  quantizer = last.output_quantizer if isinstance(last, qk.QuantizedLayer) \
+      else last
+  mn, mx = quantizer.range()
+  return (mx - mn) / (2 ** quantizer.num_bits - 1)
+
+
+def agreement(reference, outputs, step):
+  """(max |diff| in output steps, fraction of elements within one step,
+  argmax agreement on samples whose top-2 margin exceeds two steps, how many
+  such samples)."""
+  diff = np.abs(np.asarray(outputs, np.float64) - reference) / step
+  top2 = np.sort(reference, axis=1)[:, -2:]
+  clear = (top2[:, 1] - top2[:, 0]) > 2 * step
+  same = reference.argmax(1) == np.asarray(outputs).argmax(1)
+  return (float(diff.max()), float(np.mean(diff <= 1.0 + 1e-6)),
+          float(np.mean(same[clear])) if clear.any() else 1.0,
+          int(clear.sum()))

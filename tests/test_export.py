@@ -1,0 +1,196 @@
+"""tf_qdq.keras.export: each format run in its real runtime and compared with
+the Keras QAT model in inference mode, on held-out data.
+
+* LiteRT (ai_edge_litert), with XNNPACK and with the reference kernels;
+* onnxruntime;
+* a fresh Python process that never imports tf_qdq (the stock SavedModel),
+  bit for bit.
+The agreement printed per model (pytest -s) is what the README reports."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import tf_qdq.keras as qk
+from tf_qdq._keras_export import litert_float_ops
+from _qat_models import ARCHITECTURES, agreement, data, output_step, trained_qat
+
+_TRAINED = {}
+
+
+def _trained(name, num_bits=8):
+  key = (name, num_bits)
+  if key not in _TRAINED:
+    _TRAINED[key] = trained_qat(name, num_bits)
+  return _TRAINED[key]
+
+
+def _held_out(qat):
+  x, _ = data(qat, 200, seed=123)
+  return x, qat(x, training=False).numpy()
+
+
+def _ops(path):
+  from ai_edge_litert import interpreter as litert
+  interp = litert.Interpreter(model_path=str(path))
+  return [op["op_name"] for op in interp._get_ops_details()]  # pylint: disable=protected-access
+
+
+def _check_agreement(label, reference, outputs, step):
+  worst, within, argmax, clear = agreement(reference, outputs, step)
+  print(f"\n{label}: max |diff| {worst:.2f} steps, {within:.2%} within one "
+        f"step, argmax {argmax:.2%} of {clear} clear-margin samples")
+  assert worst <= 3.0, label
+  assert within >= 0.90, label
+  assert argmax == 1.0, label
+  return worst, within
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_litert_is_fully_int8_and_agrees(name, tmp_path):
+  float_model, qat = _trained(name)
+  path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  ops = _ops(path)
+  # Float only at the edges: one QUANTIZE of the input first (later ones
+  # rescale int8 to int8), one DEQUANTIZE of the output last.
+  assert ops[0] == "QUANTIZE" and ops[-1] == "DEQUANTIZE", ops
+  assert ops.count("DEQUANTIZE") == 1, ops
+  with open(path, "rb") as f:
+    assert litert_float_ops(f.read()) == []
+  # BatchNormalization leaves no MUL/ADD: every ADD is one of the Add layers.
+  adds = sum(type(layer).__name__ == "Add" for layer in float_model.layers)
+  assert "MUL" not in ops and ops.count("ADD") == adds, ops
+  x, reference = _held_out(qat)
+  step = output_step(qat)
+  results = {}
+  for kernels in ("xnnpack", "reference"):
+    out = qk.run_litert(path, x, reference_kernels=kernels == "reference")
+    results[kernels] = out
+    _check_agreement(f"{name} LiteRT {kernels}", reference, out, step)
+  between = np.abs(results["xnnpack"] - results["reference"]).max() / step
+  print(f"{name}: XNNPACK vs reference kernels: max {between:.2f} steps")
+  assert between <= 2.0 + 1e-3
+
+
+def test_litert_int8_io_and_interface(tmp_path):
+  _, qat = _trained("mlp")
+  path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False,
+                   inference_input_type=tf.int8,
+                   inference_output_type=tf.int8)
+  from ai_edge_litert import interpreter as litert
+  interp = litert.Interpreter(model_path=path)
+  assert interp.get_input_details()[0]["dtype"] == np.int8
+  assert interp.get_output_details()[0]["dtype"] == np.int8
+  assert "QUANTIZE" not in _ops(path) and "DEQUANTIZE" not in _ops(path)
+  x, reference = _held_out(qat)
+  _check_agreement("mlp LiteRT int8 I/O", reference, qk.run_litert(path, x),
+                   output_step(qat))
+
+
+def test_litert_four_bit_conv_weights_stay_on_the_grid(tmp_path):
+  float_model, qat = _trained("resnet_style", num_bits=4)
+  with pytest.warns(UserWarning, match="8-bit scale") as caught:
+    path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  # Conv2D keeps 4 bits; the Dense layer cannot, and is named.
+  assert "quant_dense" in " ".join(str(w.message) for w in caught)
+  from ai_edge_litert import interpreter as litert
+  interp = litert.Interpreter(model_path=path)
+  four_bit = 0
+  for d in interp.get_tensor_details():
+    if d["dtype"] == np.int8 and len(d["shape"]) == 4 and d[
+        "quantization_parameters"]["scales"].size > 1:
+      values = interp.get_tensor(d["index"])
+      assert np.abs(values).max() <= 7, d["name"]
+      assert max(len(np.unique(values[c])) for c in range(len(values))) <= 15
+      four_bit += 1
+  assert four_bit == sum(type(layer).__name__ == "Conv2D"
+                         for layer in float_model.layers)
+  x, reference = _held_out(qat)
+  _check_agreement("resnet_style 4-bit LiteRT", reference,
+                   qk.run_litert(path, x), output_step(qat))
+
+
+def test_litert_names_float_islands(tmp_path):
+  import keras
+  inputs = keras.Input((8,))
+  h = keras.layers.Dense(8)(inputs)
+  h = keras.layers.LayerNormalization()(h)
+  model = keras.Model(inputs, keras.layers.Dense(4)(h))
+  qat = qk.quantize_model(model, verbose=False)
+  assert "layer_normalization" in qat.unquantized_layers
+  qat(np.ones((4, 8), np.float32), training=True)
+  with pytest.raises(ValueError, match="run in float"):
+    qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+
+
+def test_export_rejects_models_it_cannot_ship(tmp_path):
+  _, qat = _trained("mlp")
+  with pytest.raises(ValueError, match="format must be one of"):
+    qk.export(qat, str(tmp_path / "m"), format="coreml")
+  import keras
+  inputs = keras.Input((4,))
+  float_model = keras.Model(inputs, keras.layers.Dense(2)(inputs))
+  with pytest.raises(ValueError, match="quantize_model"):
+    qk.export(float_model, str(tmp_path / "f.tflite"))
+  legacy = qk.quantize_model(float_model, scheme="symmetric_qdq",
+                             verbose=False)
+  with pytest.raises(ValueError, match="symmetric_qdq"):
+    qk.export(legacy, str(tmp_path / "l.tflite"))
+  fresh = qk.quantize_model(float_model, verbose=False)
+  with pytest.warns(UserWarning, match="no training batch"):
+    qk.export(fresh, str(tmp_path / "u.tflite"), verbose=False)
+
+
+_STOCK_LOADER = textwrap.dedent("""
+    import sys
+    import numpy as np
+    import tensorflow as tf
+    x = np.load(sys.argv[2])
+    loaded = tf.saved_model.load(sys.argv[1])
+    out = loaded.signatures["serving_default"](tf.constant(x))
+    np.save(sys.argv[3], list(out.values())[0].numpy())
+    assert not [m for m in sys.modules if m.startswith("tf_qdq")]
+    print("loaded without tf_qdq")
+""")
+
+
+@pytest.mark.parametrize("name", ["mobilenet_v2_style", "resnet_style", "mlp"])
+def test_stock_saved_model_is_bit_identical_without_tf_qdq(name, tmp_path):
+  _, qat = _trained(name)
+  path = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
+                   verbose=False)
+  x, reference = _held_out(qat)
+  np.save(tmp_path / "x.npy", x)
+  env = dict(os.environ, PYTHONPATH="")
+  done = subprocess.run(
+      [sys.executable, "-c", _STOCK_LOADER, path, str(tmp_path / "x.npy"),
+       str(tmp_path / "y.npy")], cwd=str(tmp_path), env=env,
+      capture_output=True, text=True, timeout=300, check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert "loaded without tf_qdq" in done.stdout
+  out = np.load(tmp_path / "y.npy")
+  assert out.dtype == reference.dtype
+  np.testing.assert_array_equal(out.view(np.uint32), reference.view(np.uint32))
+
+
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
+def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path):
+  import onnx
+  import onnxruntime as ort
+  _, qat = _trained(name)
+  path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
+                   verbose=False)
+  proto = onnx.load(path)
+  ops = [n.op_type for n in proto.graph.node]
+  assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+  per_channel = [n for n in proto.graph.node if n.op_type == "DequantizeLinear"
+                 and n.name.endswith("_dequantize")]
+  assert len(per_channel) == len(qat.quantized_layers)
+  session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+  x, reference = _held_out(qat)
+  out = session.run(None, {session.get_inputs()[0].name: x})[0]
+  _check_agreement(f"{name} onnxruntime", reference, out, output_step(qat))

@@ -1,0 +1,117 @@
+"""ONNX export of an "int8"-scheme QAT model, through tf2onnx.
+
+tf2onnx turns each FakeQuantWithMinMaxVars (8 bits, full range, constant
+scalar range: what ActivationQuantizer exports) into QuantizeLinear +
+DequantizeLinear with the same scale and zero point. The kernels arrive as
+float constants already on their per-channel grids; a last pass stores each
+as int8 with a per-channel DequantizeLinear (opset >= 13), the QDQ form that
+onnxruntime and TensorRT run as int8 convolutions and matmuls.
+"""
+import os
+
+import numpy as np
+
+_WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "MatMul": 1, "Gemm": 1}
+
+
+def _onnx_bits_check(model):
+  from tf_qdq import _keras_int8 as _int8  # pylint: disable=import-outside-toplevel
+  from tf_qdq._keras_export import _all_layers  # pylint: disable=import-outside-toplevel
+  for layer in _all_layers(model):
+    if isinstance(layer, _int8.ActivationQuantizer) and layer.num_bits != 8:
+      raise ValueError(
+          f"tf_qdq.keras.export(format='onnx'): {layer.name} quantizes to "
+          f"{layer.num_bits} bits; ONNX QuantizeLinear is 8-bit.")
+
+
+def _per_channel_grid(w):
+  """(int8 values, scales, axis) when `w` lies on a symmetric per-channel grid
+  of 2..8 bits along some axis (scale = max|w| / (2^(bits-1) - 1) per
+  channel), else None. A grid narrower than 8 bits is stored as int8 values
+  in [-(2^(bits-1) - 1), 2^(bits-1) - 1], exactly. Tries the output-channel
+  axes ONNX uses: 0 for Conv, 1 for ConvTranspose and MatMul."""
+  for bits, axis in ((b, a) for b in range(8, 1, -1) for a in (0, 1)):
+    if w.ndim < 2:
+      return None
+    levels = 2 ** (bits - 1) - 1
+    other = tuple(i for i in range(w.ndim) if i != axis)
+    limit = np.abs(w).max(axis=other, keepdims=True)
+    scale = np.where(limit > 0, limit / levels, 1.0).astype(np.float32)
+    k = w / scale
+    ints = np.round(k)
+    if np.all(np.abs(k - ints) < 1e-3) and np.all(np.abs(ints) <= levels):
+      return ints.astype(np.int8), scale.reshape(-1), axis
+  return None
+
+
+def _quantize_weights(proto):
+  """Replaces float weight initializers on a per-channel grid by int8
+  initializers and a DequantizeLinear. Returns how many were replaced and the
+  names of weights that were not on a grid."""
+  import onnx  # pylint: disable=import-outside-toplevel
+  from onnx import helper, numpy_helper  # pylint: disable=import-outside-toplevel
+  graph = proto.graph
+  inits = {i.name: i for i in graph.initializer}
+  uses = {}
+  for node in graph.node:
+    for name in node.input:
+      uses[name] = uses.get(name, 0) + 1
+  replaced, skipped = 0, []
+  new_nodes = []
+  for node in graph.node:
+    index = _WEIGHT_INPUT.get(node.op_type)
+    name = node.input[index] if index is not None and len(
+        node.input) > index else None
+    if name in inits and uses.get(name) == 1:
+      w = numpy_helper.to_array(inits[name])
+      grid = _per_channel_grid(w) if w.dtype == np.float32 else None
+      if grid is None:
+        skipped.append(name)
+      else:
+        ints, scale, axis = grid
+        graph.initializer.remove(inits[name])
+        graph.initializer.extend([
+            numpy_helper.from_array(ints, f"{name}_int8"),
+            numpy_helper.from_array(scale, f"{name}_scale"),
+            numpy_helper.from_array(np.zeros_like(scale, np.int8),
+                                    f"{name}_zero_point")])
+        new_nodes.append(helper.make_node(
+            "DequantizeLinear",
+            [f"{name}_int8", f"{name}_scale", f"{name}_zero_point"], [name],
+            axis=axis, name=f"{name}_dequantize"))
+        replaced += 1
+    new_nodes.append(node)
+  del graph.node[:]
+  graph.node.extend(new_nodes)
+  onnx.checker.check_model(proto)
+  return replaced, skipped
+
+
+def export_onnx(model, filepath, input_signature, verbose, concrete_function,
+                opset=13):
+  """See tf_qdq.keras.export."""
+  import warnings  # pylint: disable=import-outside-toplevel
+  try:
+    import onnx  # pylint: disable=import-outside-toplevel
+    import tf2onnx  # pylint: disable=import-outside-toplevel
+  except ImportError as e:
+    raise ImportError("tf_qdq.keras.export(format='onnx') needs tf2onnx and "
+                      "onnx: pip install tf2onnx onnx") from e
+  if int(opset) < 13:
+    raise ValueError("tf_qdq.keras.export(format='onnx'): per-channel "
+                     f"DequantizeLinear needs opset >= 13, got {opset}.")
+  _onnx_bits_check(model)
+  serve, _ = concrete_function(model, input_signature)
+  signature = serve.input_signature
+  proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature,
+                                           opset=int(opset))
+  replaced, skipped = _quantize_weights(proto)
+  if skipped:
+    warnings.warn("tf_qdq.keras.export(format='onnx'): weights "
+                  f"{skipped} are not on a per-channel int8 grid and stay "
+                  "float.", stacklevel=3)
+  onnx.save(proto, os.fspath(filepath))
+  if verbose:
+    print(f"tf_qdq.keras.export: wrote {filepath} (ONNX opset {opset}, "
+          f"{replaced} int8 weight tensors)")
+  return filepath
