@@ -1,0 +1,214 @@
+"""quantize_model's "int8" scheme: where the quantizers go, BatchNormalization
+folding, constant ranges in inference, moving averages that survive bad
+batches, serialization, XLA and mixed precision."""
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+import tf_qdq
+import tf_qdq.keras as qk
+from _parity_util import assert_same_bits
+from _qat_models import mobilenet_v2_style, resnet_style
+
+L = keras.layers
+
+
+def _kinds(model):
+  return [type(layer).__name__ for layer in model.layers]
+
+
+def test_quantizers_sit_where_the_int8_runtime_quantizes():
+  qat = qk.quantize_model(mobilenet_v2_style(), verbose=False)
+  kinds = _kinds(qat)
+  # input, then Conv+BN+ReLU6 fused; Add and global pooling requantize.
+  assert kinds[:3] == ["InputLayer", "ActivationQuantizer", "QuantizedLayer"]
+  assert kinds.count("QuantizedLayer") == 8
+  assert "BatchNormalization" not in kinds and "ReLU" not in kinds
+  assert len(qat.folded_batch_norms) == 7
+  assert kinds.count("Add") == 2
+  for i, kind in enumerate(kinds):
+    if kind in ("Add", "GlobalAveragePooling2D"):
+      assert kinds[i + 1] == "ActivationQuantizer"
+  activations = {layer.name: layer.activation for layer in qat.layers
+                 if isinstance(layer, qk.QuantizedLayer)}
+  assert sorted(set(activations.values())) == ["linear", "relu6"]
+  assert qat.unquantized_layers == ()
+
+
+def test_add_then_relu_quantizes_after_the_relu_and_max_pool_keeps_its_range():
+  qat = qk.quantize_model(resnet_style(), verbose=False)
+  kinds = _kinds(qat)
+  for i, kind in enumerate(kinds):
+    if kind == "Add":
+      assert kinds[i + 1:i + 3] == ["ReLU", "ActivationQuantizer"]
+    if kind in ("MaxPooling2D", "Flatten"):
+      assert kinds[i + 1] != "ActivationQuantizer"
+  softmax = qat.layers[-1]
+  assert isinstance(softmax, qk.ActivationQuantizer)
+  assert softmax.range_mode == "fixed"
+  assert softmax.range() == (0.0, 255.0 / 256.0)
+
+
+def _conv_bn_model():
+  x = keras.Input((6, 6, 3))
+  y = L.Conv2D(4, 3, use_bias=True)(x)
+  y = L.BatchNormalization(epsilon=1e-3)(y)
+  y = L.ReLU()(y)
+  model = keras.Model(x, y)
+  rng = np.random.default_rng(1)
+  bn = model.layers[2]
+  bn.set_weights([rng.uniform(0.5, 2, 4).astype(np.float32),   # gamma
+                  rng.normal(size=4).astype(np.float32),       # beta
+                  rng.normal(size=4).astype(np.float32),       # moving mean
+                  rng.uniform(0.5, 2, 4).astype(np.float32)])  # moving var
+  return model
+
+
+def test_inference_is_the_folded_int8_convolution_bit_for_bit():
+  model = _conv_bn_model()
+  qat = qk.quantize_model(model, verbose=False)
+  layer = qat.layers[2]
+  x = np.random.default_rng(2).normal(size=(2, 6, 6, 3)).astype(np.float32)
+  conv, bn = model.layers[1], model.layers[2]
+  gamma, beta, mean, var = [w.numpy() for w in bn.weights]
+  scale = tf.constant(gamma) / tf.sqrt(tf.constant(var) + bn.epsilon)
+  folded = conv.kernel.numpy() * scale
+  limit = tf.reduce_max(tf.abs(tf.reshape(folded, [-1, 4])), axis=0)
+  w = tf_qdq.fake_quant_with_min_max_vars_per_channel(
+      tf.reshape(folded, [-1, 4]), -limit, limit, narrow_range=True)
+  bias = tf.constant(beta) + (conv.bias.numpy() - tf.constant(mean)) * scale
+  xq = qat.layers[1](x, training=False)  # the input quantizer
+  want = tf.nn.relu(tf.nn.conv2d(xq, tf.reshape(w, folded.shape), 1, "VALID")
+                    + bias)
+  got = layer(xq, training=False)
+  mn, mx = layer.output_quantizer.range()
+  assert_same_bits(got, tf_qdq.fake_quant_with_min_max_vars(want, mn, mx))
+
+
+def test_training_uses_batch_statistics_and_inference_is_constant():
+  qat = qk.quantize_model(_conv_bn_model(), verbose=False)
+  layer = qat.layers[2]
+  x = np.random.default_rng(3).normal(size=(8, 6, 6, 3)).astype(np.float32)
+  before = [w.numpy().copy() for w in layer.batch_norm.weights]
+  quantizer = layer.output_quantizer
+  assert not quantizer.is_calibrated
+  qat(x, training=False)
+  assert all(np.array_equal(a, w.numpy())  # inference updates nothing
+             for a, w in zip(before, layer.batch_norm.weights))
+  assert quantizer.range() == (-6.0, 6.0) and not quantizer.is_calibrated
+  qat(x, training=True)
+  after = [w.numpy() for w in layer.batch_norm.weights]
+  assert not np.array_equal(after[2], before[2])  # moving mean moved
+  assert quantizer.is_calibrated
+  mn, mx = quantizer.range()
+  assert mn == 0.0 < mx  # ReLU output, widened to hold 0
+  # Inference never reads the batch: two batches, one range.
+  first = qat(x, training=False)
+  again = qat(x[:1] * 100, training=False)
+  assert quantizer.range() == (mn, mx)
+  assert float(tf.reduce_max(again)) <= mx + 1e-6
+  assert first.shape == (8, 4, 4, 4)
+
+
+def test_freeze_bn_delay_stops_the_statistics():
+  qat = qk.quantize_model(_conv_bn_model(), freeze_bn_delay=2, verbose=False)
+  layer = qat.layers[2]
+  x = np.random.default_rng(4).normal(size=(8, 6, 6, 3)).astype(np.float32)
+  means = []
+  for _ in range(4):
+    qat(x, training=True)
+    means.append(layer.batch_norm.moving_mean.numpy().copy())
+  assert not np.array_equal(means[0], means[1])
+  assert np.array_equal(means[2], means[3])  # frozen after two steps
+  # Frozen training computes the inference form.
+  assert_same_bits(qat(x, training=True), qat(x, training=False))
+
+
+def test_non_finite_batches_do_not_poison_the_ranges():
+  quantizer = qk.ActivationQuantizer(momentum=0.5)
+  quantizer(tf.constant([-1.0, 2.0]), training=True)
+  assert quantizer.range() == (-1.0, 2.0)
+  quantizer(tf.constant([np.inf, -np.inf, np.nan, 4.0]), training=True)
+  assert quantizer.range() == (-0.5, 3.0)  # only 4.0 (and 0) counted
+  quantizer(tf.constant([np.inf, np.nan]), training=True)  # nothing finite
+  assert quantizer.range() == (-0.5, 3.0)
+  out = quantizer(tf.constant([1.0, 5.0]), training=False)
+  assert np.isfinite(out.numpy()).all()
+  # tf-qdq 0.1's QuantizeDequantize layer: the same rule.
+  qdq = qk.QuantizeDequantize(momentum=0.5)
+  qdq(tf.constant([-1.0, 2.0]), training=True)
+  qdq(tf.constant([np.inf, -3.0]), training=True)
+  assert qdq.min.numpy() == -2.0 and qdq.max.numpy() == -0.5  # -3 counted
+  with pytest.raises(ValueError, match="finite"):
+    qk.ActivationQuantizer(init_min=-np.inf)
+  with pytest.raises(ValueError, match="finite"):
+    qk.QuantizeDequantize(init_min=-np.inf, init_max=1.0)
+
+
+def test_bad_arguments_name_the_fix():
+  model = _conv_bn_model()
+  with pytest.raises(ValueError, match="scheme must be one of"):
+    qk.quantize_model(model, scheme="tflite")
+  with pytest.raises(ValueError, match=r"\[2, 8\].*symmetric_qdq"):
+    qk.quantize_model(model, num_bits=12)
+  with pytest.raises(ValueError, match="freeze_bn_delay"):
+    qk.quantize_model(model, scheme="symmetric_qdq", freeze_bn_delay=3)
+  with pytest.raises(ValueError, match="range_mode"):
+    qk.ActivationQuantizer(range_mode="dynamic")
+
+
+def test_unknown_layers_are_named():
+  x = keras.Input((8,))
+  h = L.Dense(8)(x)
+  h = L.LayerNormalization(name="norm")(h)
+  qat = qk.quantize_model(keras.Model(x, L.Dense(2)(h)), verbose=False)
+  assert qat.unquantized_layers == ("norm",)
+  assert "LayerNormalization" in qat.quantization_warnings[0][1]
+
+
+def test_keras_file_round_trip_is_bit_identical(tmp_path):
+  qat = qk.quantize_model(mobilenet_v2_style(), freeze_bn_delay=5,
+                          verbose=False)
+  x = np.random.default_rng(5).normal(size=(4, 16, 16, 3)).astype(np.float32)
+  qat(x, training=True)
+  path = str(tmp_path / "qat.keras")
+  qat.save(path)
+  loaded = keras.models.load_model(path)
+  assert_same_bits(loaded(x, training=False), qat(x, training=False))
+
+
+def test_fit_under_xla_matches_eager():
+  results = []
+  for jit in (False, True):
+    keras.utils.set_random_seed(0)
+    qat = qk.quantize_model(_conv_bn_model(), verbose=False)
+    qat.compile(keras.optimizers.SGD(0.01), "mse", jit_compile=jit)
+    x = np.random.default_rng(6).normal(size=(16, 6, 6, 3)).astype(np.float32)
+    y = np.zeros((16, 4, 4, 4), np.float32)
+    qat.fit(x, y, epochs=2, batch_size=8, verbose=0)
+    results.append(qat.predict(x, verbose=0))
+  np.testing.assert_allclose(results[0], results[1], atol=1e-5)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+def test_mixed_precision_trains_and_exports_exactly(policy, tmp_path):
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy(policy)
+  try:
+    qat = qk.quantize_model(_conv_bn_model(), verbose=False)
+    x = np.random.default_rng(7).normal(size=(8, 6, 6, 3)).astype(np.float32)
+    qat.compile(keras.optimizers.SGD(0.01), "mse")
+    qat.fit(x, np.zeros((8, 4, 4, 4), np.float32), epochs=1, verbose=0)
+    # Graph mode, as serving runs it: in bfloat16, TF's graph optimizer fuses
+    # Conv2D + BiasAdd + Relu into one kernel that rounds once, so Keras'
+    # own eager and graph-mode predictions differ there (not tf_qdq's doing).
+    want = tf.function(lambda t: qat(t, training=False))(tf.constant(x))
+    assert want.dtype == policy.split("_")[1]
+    path = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
+                     verbose=False)
+    got = tf.saved_model.load(path).signatures["serving_default"](
+        tf.constant(x))
+    assert_same_bits(list(got.values())[0], want)
+  finally:
+    keras.config.set_dtype_policy(previous)
