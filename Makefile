@@ -15,7 +15,7 @@ SETUP_STAMP := $(VENV)/.tf_qdq_setup_stamp
 REQUIREMENTS := requirements-dev.txt $(wildcard requirements-demo.txt)
 PYTEST_ARGS ?=
 
-.PHONY: all setup build wheel install test demo bench clean
+.PHONY: all setup build wheel install test demo bench clean fuzz
 
 all: wheel
 
@@ -61,6 +61,12 @@ test: install
 demo: install
 	$(PYTHON) tools/demo_ops.py
 	@if [ -f examples/qat_digits.py ]; then $(PYTHON) examples/qat_digits.py; fi
+
+# The fuzz test (tests/test_fuzz.py) with many more cases than CI's sample.
+FUZZ_CASES ?= 2000
+FUZZ_SEED ?= 13
+fuzz: install
+	cd tests && TF_QDQ_FUZZ_CASES=$(FUZZ_CASES) TF_QDQ_FUZZ_SEED=$(FUZZ_SEED) ../$(PYTHON) -m pytest -q -p no:cacheprovider test_fuzz.py
 
 bench: install
 	$(PYTHON) bench/run_benchmarks.py

@@ -428,10 +428,9 @@ SELF_CHECKS = {
 }
 
 
-@pytest.fixture(scope="module")
-def results():
-  cases = [(n, c[0]) for n, c in CASES.items()]
-  cases += [(n, textwrap.dedent(c)) for n, c in SELF_CHECKS.items()]
+def run_in_forked_children(cases):
+  """{name: {rc, stdout, stderr}} for [(name, code)], each case in a forked
+  child of one helper process (also used by test_fuzz.py)."""
   proc = subprocess.run([sys.executable, "-c", _FORK_SERVER],
                         input=json.dumps(cases), capture_output=True, text=True,
                         timeout=CASE_TIMEOUT_S * len(cases) + 120)
@@ -439,7 +438,14 @@ def results():
   lines = [l for l in proc.stdout.splitlines() if l.startswith(marker)]
   assert proc.returncode == 0 and lines, (
       f"fork server failed (rc {proc.returncode}):\n{proc.stderr[-3000:]}")
-  out = json.loads(lines[-1][len(marker):])
+  return json.loads(lines[-1][len(marker):])
+
+
+@pytest.fixture(scope="module")
+def results():
+  cases = [(n, c[0]) for n, c in CASES.items()]
+  cases += [(n, textwrap.dedent(c)) for n, c in SELF_CHECKS.items()]
+  out = run_in_forked_children(cases)
   for name, code in cases:  # a hung child: try again in a fresh interpreter
     if out[name]["rc"] == "timeout":
       out[name] = _fresh_interpreter(code)

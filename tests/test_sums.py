@@ -382,3 +382,19 @@ def test_ops_run_under_op_determinism_with_the_same_bits():
     assert proc.returncode == 0, proc.stderr[-2000:]
     return [l for l in proc.stdout.splitlines() if l.startswith("@@")][-1]
   assert run("on") == run("off")
+
+
+def test_sums_are_not_correctly_rounded_under_cancellation():
+  """README deviation 7: a double sum in a fixed order, not math.fsum. 1e30,
+  1 and -1e30 at indices 0, 64 and 128 share a lane: 0.0 (as TF), where fsum
+  gives 1.0."""
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  g = np.zeros(256, np.float32)
+  g[[0, 64, 128]] = [1e30, 1.0, -1e30]
+  x = np.full(256, 5.0, np.float32)  # above the range: every g goes to max
+  _, _, dmax = tf_qdq.fake_quant_with_min_max_vars_gradient(g, x, -1.0, 1.0)
+  assert math.fsum(g.astype(np.float64)) == 1.0
+  assert dmax.numpy() == 0.0
+  _, _, theirs = tf.quantization.fake_quant_with_min_max_vars_gradient(
+      g, x, -1.0, 1.0)
+  assert theirs.numpy() == 0.0

@@ -764,3 +764,27 @@ def test_python_per_channel_given_range(fn):
               "specified")
   check_error(lambda: fn(tf.constant(X), mn, mx, range_given=True, axis=5),
               "Shape must be at least rank 6 but is rank 2")
+
+
+def test_python_list_input_takes_the_float64_ranges_dtype():
+  """As TF's eager quantize_and_dequantize_v2 (issue 13): on every path."""
+  lo, hi = tf.constant(0.0, tf.float64), tf.constant(1.0, tf.float64)
+  fn = lambda: tf_qdq.quantize_and_dequantize_v2(  # noqa: E731
+      [0.1, 0.5, 0.77], lo, hi, range_given=True)
+  expected = tf.quantization.quantize_and_dequantize_v2(
+      [0.1, 0.5, 0.77], lo, hi, range_given=True)
+  for f in (fn, tf.function(fn), tf.function(fn, jit_compile=True)):
+    got = f()
+    assert got.dtype == tf.float64
+    assert_bitwise_equal(got.numpy(), expected.numpy())
+
+
+def test_denormal_data_maximum_zero_signs_are_documented():
+  """README deviation 13: a denormal counts as the zero of its sign."""
+  x = tf.constant([-1e-310, 1e-310, -0.0], tf.float64)
+  got = tf_qdq.quantize_and_dequantize_v4(x, 0.0, 0.0, signed_input=False)
+  np.testing.assert_array_equal(np.signbit(got.numpy()), [True, False, True])
+  theirs = tf.raw_ops.QuantizeAndDequantizeV4(input=x, input_min=0.0,
+                                              input_max=0.0,
+                                              signed_input=False)
+  np.testing.assert_array_equal(np.signbit(theirs.numpy()), [False, True, False])

@@ -62,6 +62,15 @@ def _attr(value, default):
   return default if value is None else value
 
 
+def _int_attr(value, default):
+  """As the TF ops read int attrs: None is the default, a str is rejected,
+  anything else goes through int() (8.0 is 8)."""
+  value = _attr(value, default)
+  if isinstance(value, str):
+    raise TypeError(f"expected an int, got {value!r}")
+  return int(value)
+
+
 def _flushed_float32(value):
   """A float attr as the kernels read it: float32, denormals flushed to a
   zero of their sign (the kernels run with DAZ; a conversion to the compute
@@ -88,10 +97,10 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
   dtype = _dtype_of(input)
   return _call("quantize_and_dequantize_v4", (input, input_min, input_max), dtype,
                signed_input=_attr(signed_input, True),
-               num_bits=_attr(num_bits, 8),
+               num_bits=_int_attr(num_bits, 8),
                range_given=_attr(range_given, False),
                round_mode=_attr(round_mode, "HALF_TO_EVEN"),
-               narrow_range=_attr(narrow_range, False), axis=_attr(axis, -1),
+               narrow_range=_attr(narrow_range, False), axis=_int_attr(axis, -1),
                device=device)
 
 
@@ -100,7 +109,7 @@ def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # p
   dtype = _dtype_of(gradients)
   return _call("quantize_and_dequantize_v4_grad",
                (gradients, input, input_min, input_max), dtype,
-               axis=_attr(axis, -1), device=device)
+               axis=_int_attr(axis, -1), device=device)
 
 
 def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylint: disable=redefined-builtin
@@ -121,13 +130,13 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint
 
 def _args_attrs(min, max, num_bits, narrow_range):  # pylint: disable=redefined-builtin
   return dict(min=_float32_attr(min, -6.0), max=_float32_attr(max, 6.0),
-              num_bits=_attr(num_bits, 8),
+              num_bits=_int_attr(num_bits, 8),
               narrow_range=_attr(narrow_range, False))
 
 
 def _fake_quant_vars(name, arrays, num_bits, narrow_range, device):
   dtype = _dtype_of(arrays[0])
-  return _call(name, arrays, dtype, num_bits=_attr(num_bits, 8),
+  return _call(name, arrays, dtype, num_bits=_int_attr(num_bits, 8),
                narrow_range=_attr(narrow_range, False), device=device)
 
 
