@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from tf_qdq import _keras_int8 as _int8
 from tf_qdq import _keras_layers as _legacy
+from tf_qdq.export import tf_qdq_ops_in
 
 _logger = logging.getLogger("tf_qdq.keras")
 
@@ -221,7 +222,7 @@ def _export_saved_model(model, filepath, input_signature, verbose):
   module.model_variables = [v.value for v in model.weights]
   tf.saved_model.save(module, os.fspath(filepath),
                       signatures={"serving_default": concrete})
-  custom = _custom_ops_in(filepath)
+  custom = tf_qdq_ops_in(filepath)
   if custom:
     raise AssertionError(f"tf_qdq.keras.export: the SavedModel still holds "
                          f"tf_qdq ops {sorted(custom)}")
@@ -229,20 +230,6 @@ def _export_saved_model(model, filepath, input_signature, verbose):
     print(f"tf_qdq.keras.export: wrote {filepath} (SavedModel, TensorFlow "
           "built-in ops only)")
   return filepath
-
-
-def _custom_ops_in(saved_model_dir):
-  from tensorflow.core.protobuf import saved_model_pb2  # pylint: disable=import-outside-toplevel
-  proto = saved_model_pb2.SavedModel()
-  with open(os.path.join(saved_model_dir, "saved_model.pb"), "rb") as f:
-    proto.ParseFromString(f.read())
-  found = set()
-  for meta in proto.meta_graphs:
-    nodes = list(meta.graph_def.node)
-    for function in meta.graph_def.library.function:
-      nodes.extend(function.node_def)
-    found.update(n.op for n in nodes if n.op.startswith("TfQdq>"))
-  return found
 
 
 # ---- entry point -------------------------------------------------------------

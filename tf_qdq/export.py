@@ -1,0 +1,154 @@
+"""Rewrites a SavedModel's tf_qdq ops into TensorFlow's built-in ops, so that
+a process without tf_qdq (TF Serving, the C++ loader) can load it:
+
+    python -m tf_qdq.export SRC_DIR DST_DIR
+
+or `tf_qdq.export.rewrite_saved_model(src, dst)`. Signatures, variables and
+assets are kept (the graph's nodes change op name; variables/ and assets/ are
+copied as they are).
+
+Each `TfQdq>Name` op becomes TF's `Name`: same inputs, outputs and attrs,
+and, where TF is right, the same bits. Where it is not, the rewrite says so:
+* it refuses (ValueError, naming the node) what TF's kernel cannot run:
+  float16/bfloat16 (TF has float32 kernels only for FakeQuant, float32/64 for
+  QDQ), float64 FakeQuant, and per-channel QDQ with a given range (TF's V4
+  kernel rejects it). For Keras models, tf_qdq.keras.export writes stock
+  graphs for these dtypes exactly;
+* it warns, per op type, where TF's kernel gives other bits on some inputs:
+  the FakeQuant gradients' min/max sums (TF's float sums depend on the thread
+  count; tf_qdq's are deterministic double sums) and QDQ with the range taken
+  from data holding NaN or zeros of both signs (README deviations 12, 13).
+"""
+import argparse
+import os
+import shutil
+import sys
+import warnings
+
+from tensorflow.core.framework import types_pb2
+from tensorflow.core.protobuf import saved_model_pb2
+
+_F32, _F64 = types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE
+_QDQ_TYPES = (_F32, _F64)
+
+# tf_qdq op -> (TF op, dtypes TF's CPU kernel has, whether to drop attr T,
+# a caveat where TF's bits can differ, or None)
+_OPS = {
+    "QuantizeAndDequantizeV4": (_QDQ_TYPES, False, "qdq"),
+    "QuantizeAndDequantizeV2": (_QDQ_TYPES, False, "qdq"),
+    "QuantizeAndDequantizeV4Grad": (_QDQ_TYPES, False, None),
+    "FakeQuantWithMinMaxArgs": ((_F32,), True, None),
+    "FakeQuantWithMinMaxArgsGradient": ((_F32,), True, None),
+    "FakeQuantWithMinMaxVars": ((_F32,), True, None),
+    "FakeQuantWithMinMaxVarsGradient": ((_F32,), True, "sums"),
+    "FakeQuantWithMinMaxVarsPerChannel": ((_F32,), True, None),
+    "FakeQuantWithMinMaxVarsPerChannelGradient": ((_F32,), True, "sums"),
+}
+
+_CAVEATS = {
+    "qdq": ("with range_given=False, TF's kernel takes the range of data "
+            "holding NaN or zeros of both signs differently (README "
+            "deviations 12 and 13); other inputs give the same bits"),
+    "sums": ("the min/max backprops are TF's float sums, whose last bits "
+             "depend on the thread count; tf_qdq's are deterministic double "
+             "sums (README deviation 7); the input backprop is bit-identical"),
+}
+
+
+def _rewrite_node(node, where, caveats):
+  name = node.op[len("TfQdq>"):]
+  if name not in _OPS:
+    raise ValueError(f"{where}: node {node.name!r} is a tf_qdq op {node.op!r} "
+                     "with no TensorFlow built-in counterpart.")
+  dtypes, drop_t, caveat = _OPS[name]
+  dtype = node.attr["T"].type if "T" in node.attr else _F32
+  if dtype not in dtypes:
+    raise ValueError(
+        f"{where}: node {node.name!r} ({node.op}) computes in "
+        f"{types_pb2.DataType.Name(dtype)}, for which TensorFlow's {name} has "
+        "no kernel. Export Keras models with tf_qdq.keras.export(..., "
+        "format='tf_saved_model'), which writes stock graphs for every dtype.")
+  attrs = node.attr  # a protobuf map: reading a missing key would add it
+  range_given = "range_given" in attrs and attrs["range_given"].b
+  axis = attrs["axis"].i if "axis" in attrs else -1
+  if (name in ("QuantizeAndDequantizeV4", "QuantizeAndDequantizeV2") and
+      range_given and axis != -1):
+    raise ValueError(
+        f"{where}: node {node.name!r} ({node.op}) is per-channel with a given "
+        "range, which TensorFlow's kernel rejects (README deviation 4).")
+  node.op = name
+  if drop_t and "T" in node.attr:
+    del node.attr["T"]
+  if caveat:
+    caveats.add((name, _CAVEATS[caveat]))
+
+
+def _load(saved_model_dir):
+  with open(os.path.join(os.fspath(saved_model_dir), "saved_model.pb"),
+            "rb") as f:
+    return saved_model_pb2.SavedModel.FromString(f.read())
+
+
+def _node_lists(proto):
+  """(where, nodes) for the graph and every function of every meta graph."""
+  for meta in proto.meta_graphs:
+    yield "graph", meta.graph_def.node
+    for fn in meta.graph_def.library.function:
+      yield f"function {fn.signature.name}", fn.node_def
+
+
+def tf_qdq_ops_in(saved_model_dir):
+  """The set of tf_qdq op types a SavedModel's graphs use (empty: it loads
+  without tf_qdq)."""
+  return {node.op for _, nodes in _node_lists(_load(saved_model_dir))
+          for node in nodes if node.op.startswith("TfQdq>")}
+
+
+def rewrite_saved_model(src, dst):
+  """Writes to `dst` a copy of the SavedModel `src` with every tf_qdq op
+  replaced by TensorFlow's built-in. Returns {op name: count}; warns once per
+  op type whose bits TF's kernel can change (see the module docstring)."""
+  src, dst = os.fspath(src), os.fspath(dst)
+  proto = _load(src)
+  counts, caveats = {}, set()
+  for where, nodes in _node_lists(proto):
+    for node in nodes:
+      if node.op.startswith("TfQdq>"):
+        op = node.op
+        _rewrite_node(node, where, caveats)
+        counts[op] = counts.get(op, 0) + 1
+  if os.path.exists(dst):
+    raise FileExistsError(f"tf_qdq.export: {dst} exists; give a new "
+                          "directory.")
+  os.makedirs(dst)
+  for sub in ("variables", "assets", "assets.extra"):
+    if os.path.isdir(os.path.join(src, sub)):
+      shutil.copytree(os.path.join(src, sub), os.path.join(dst, sub))
+  with open(os.path.join(dst, "saved_model.pb"), "wb") as f:
+    f.write(proto.SerializeToString())
+  for name, caveat in sorted(caveats):
+    warnings.warn(f"tf_qdq.export: {name}: {caveat}.", stacklevel=2)
+  return counts
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(
+      prog="python -m tf_qdq.export",
+      description="Rewrite a SavedModel's tf_qdq ops into TensorFlow "
+                  "built-ins, for processes without tf_qdq (TF Serving).")
+  parser.add_argument("src", help="the SavedModel directory to read")
+  parser.add_argument("dst", help="a new directory for the rewritten copy")
+  args = parser.parse_args(argv)
+  try:
+    counts = rewrite_saved_model(args.src, args.dst)
+  except (ValueError, FileExistsError, OSError) as e:
+    print(f"tf_qdq.export: error: {e}", file=sys.stderr)
+    return 1
+  total = sum(counts.values())
+  print(f"tf_qdq.export: wrote {args.dst}: {total} tf_qdq ops rewritten"
+        + ("".join(f"\n  {op}: {n}" for op, n in sorted(counts.items()))))
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
