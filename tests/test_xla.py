@@ -579,3 +579,18 @@ def test_per_channel_gradient_memory_is_bounded():
   result = dict(item.split("=") for item in done.stdout.split())
   assert result["same"] == "True", "[1, 400000] sums differ under XLA"
   assert float(result["grown_mb"]) < 600, f"peak memory grew by {result}"
+
+
+def test_xla_lowering_warns_once_where_a_gpu_is_visible(monkeypatch):
+  """XLA:GPU's bits are unverified (no GPU was lent to check them)."""
+  real = tf.config.list_logical_devices
+  monkeypatch.setattr(_xla, "_GPU_WARNED", [])
+  monkeypatch.setattr(tf.config, "list_logical_devices", lambda kind=None: (
+      ["fake GPU"] if kind == "GPU" else real(kind)))
+  fn = _jit(lambda x: tf_qdq.fake_quant_with_min_max_vars(x, -1.0, 1.0))
+  with pytest.warns(RuntimeWarning, match="XLA:GPU"):
+    fn(tf.constant([0.5]))
+  import warnings  # pylint: disable=import-outside-toplevel
+  with warnings.catch_warnings():
+    warnings.simplefilter("error")
+    _jit(lambda x: tf_qdq.fake_quant_with_min_max_args(x))(tf.constant([0.5]))

@@ -47,6 +47,8 @@ is unverified (NVPTX contracts multiplies with several uses too).
 """
 import re
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.ops import control_flow_util
@@ -70,8 +72,30 @@ def in_xla_context():
   jit_compile=True, Keras jit_compile, or a function nested in one)."""
   if tf.executing_eagerly():
     return False
-  return control_flow_util.GraphOrParentsInXlaContext(
+  inside = control_flow_util.GraphOrParentsInXlaContext(
       tf.compat.v1.get_default_graph())
+  if inside:
+    _warn_once_if_gpu()
+  return inside
+
+
+_GPU_WARNED = []
+
+
+def _warn_once_if_gpu():
+  """The compositions are verified bit-exact on XLA:CPU only: NVPTX may
+  contract a multiply and an add into an FMA, which changes the last bit.
+  Where a GPU is visible the cluster may well be compiled for it: say so,
+  once per process, until XLA:GPU has been checked."""
+  if _GPU_WARNED or not tf.config.list_logical_devices("GPU"):
+    return
+  _GPU_WARNED.append(True)
+  warnings.warn(
+      "tf_qdq: building the XLA lowering of tf_qdq ops with a GPU visible. "
+      "Its bits are verified on XLA:CPU only; XLA:GPU may contract "
+      "multiplies and adds into FMAs and change last bits. For bit-exact "
+      "results on GPU, compile without XLA (jit_compile=False) so that the "
+      "tf_qdq CUDA kernels run.", RuntimeWarning, stacklevel=4)
 
 
 # ---- helpers -----------------------------------------------------------------
