@@ -495,13 +495,9 @@ def quantize_model_symmetric_qdq(model, num_bits=8, per_channel_weights=True,
     num_bits: 2..16 for the kernels (and the outputs).
     per_channel_weights: one kernel range per output channel.
     verbose: print which layers were left alone.
+
+  tf_qdq.keras.quantize_model has checked that `model` is a built Model.
   """
-  if not isinstance(model, keras.Model):
-    raise ValueError("quantize_model takes a Sequential or functional Model, "
-                     f"got {type(model).__name__}.")
-  if not model.built:
-    raise ValueError("quantize_model: build the model first (give it an Input "
-                     "or call model.build(input_shape)).")
   if not 2 <= int(num_bits) <= 16:
     raise ValueError(f"quantize_model: num_bits must be in [2, 16], got "
                      f"{num_bits}.")
