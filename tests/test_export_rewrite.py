@@ -17,9 +17,10 @@ _LOADER = textwrap.dedent("""
     import numpy as np
     import tensorflow as tf
     loaded = tf.saved_model.load(sys.argv[1])
-    x = tf.constant(np.load(sys.argv[2]))
+    x = tf.cast(tf.constant(np.load(sys.argv[2])), sys.argv[4])
     out = loaded.signatures["serving_default"](x)
-    np.savez(sys.argv[3], **{k: v.numpy() for k, v in out.items()})
+    np.savez(sys.argv[3], **{k: tf.cast(v, tf.float32).numpy()
+                             for k, v in out.items()})
     assert not [m for m in sys.modules if m.startswith("tf_qdq")]
 """)
 
@@ -46,11 +47,13 @@ class _RawOps(tf.Module):
     }
 
 
-def _run_without_tf_qdq(path, x, tmp_path):
+def _run_without_tf_qdq(path, x, tmp_path, cast_to="float32"):
+  """Runs the SavedModel's serving signature on x (cast to `cast_to`) in a
+  process without tf_qdq; returns its outputs as float32 arrays."""
   np.save(tmp_path / "x.npy", x)
   done = subprocess.run(
       [sys.executable, "-c", _LOADER, str(path), str(tmp_path / "x.npy"),
-       str(tmp_path / "out.npz")], cwd=str(tmp_path),
+       str(tmp_path / "out.npz"), cast_to], cwd=str(tmp_path),
       env=dict(os.environ, PYTHONPATH=""), capture_output=True, text=True,
       timeout=300, check=False)
   assert done.returncode == 0, done.stderr[-3000:]
@@ -80,17 +83,51 @@ def test_rewritten_saved_model_is_bit_identical_without_tf_qdq(tmp_path):
                                   value.view(np.uint32), err_msg=key)
 
 
-def test_rewrite_refuses_what_tf_cannot_run_and_names_it(tmp_path):
+@pytest.mark.parametrize("dtype", [tf.float16, tf.bfloat16])
+def test_sixteen_bit_nodes_run_tf_float32_kernels_between_casts(dtype,
+                                                                 tmp_path):
   class Half(tf.Module):
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.float16)])
+    @tf.function(input_signature=[tf.TensorSpec([None, 3], dtype)])
     def serve(self, x):
-      return tf_qdq.fake_quant_with_min_max_vars(
-          x, tf.constant(-1.0, tf.float16), tf.constant(1.0, tf.float16))
+      lo, hi = tf.constant([-1.0, -0.5, -2.0], dtype), tf.constant(
+          [1.0, 0.5, 0.7], dtype)
+      gradients = tf_qdq.fake_quant_with_min_max_vars_gradient(
+          x, x, lo[0], hi[0])
+      return {"vars": tf_qdq.fake_quant_with_min_max_vars(x, lo[1], hi[1]),
+              "per_channel": tf_qdq.fake_quant_with_min_max_vars_per_channel(
+                  x, lo, hi, num_bits=4),
+              "qdq": tf_qdq.quantize_and_dequantize_v4(x, lo[2], hi[2],
+                                                       range_given=True),
+              "input_backprop": gradients[0]}
 
-  src = tmp_path / "half"
-  tf.saved_model.save(Half(), str(src))
-  with pytest.raises(ValueError, match="DT_HALF.*tf_qdq.keras.export"):
+  module = Half()
+  src, dst = tmp_path / "src", tmp_path / "dst"
+  tf.saved_model.save(module, str(src))
+  with pytest.warns(UserWarning):
+    rewrite.rewrite_saved_model(src, dst)
+  assert rewrite.tf_qdq_ops_in(dst) == set()
+  x = (np.random.default_rng(1).normal(size=(50, 3)) * 2).astype(np.float32)
+  x = tf.cast(x, dtype)
+  want = {k: tf.cast(v, tf.float32).numpy()
+          for k, v in module.serve(x).items()}
+  got = _run_without_tf_qdq(dst, tf.cast(x, tf.float32).numpy(), tmp_path,
+                            cast_to=dtype.name)
+  for key, value in want.items():
+    np.testing.assert_array_equal(got[key].view(np.uint32),
+                                  value.view(np.uint32), err_msg=key)
+
+
+def test_rewrite_refuses_what_tf_cannot_run_and_names_it(tmp_path):
+  class Double(tf.Module):
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float64)])
+    def serve(self, x):
+      return tf_qdq.fake_quant_with_min_max_args(x)
+
+  src = tmp_path / "double"
+  tf.saved_model.save(Double(), str(src))
+  with pytest.raises(ValueError, match="DT_DOUBLE.*tf_qdq.keras.export"):
     rewrite.rewrite_saved_model(src, tmp_path / "out")
   assert not (tmp_path / "out").exists()
 

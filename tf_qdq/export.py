@@ -9,11 +9,13 @@ copied as they are).
 
 Each `TfQdq>Name` op becomes TF's `Name`: same inputs, outputs and attrs,
 and, where TF is right, the same bits. Where it is not, the rewrite says so:
-* it refuses (ValueError, naming the node) what TF's kernel cannot run:
-  float16/bfloat16 (TF has float32 kernels only for FakeQuant, float32/64 for
-  QDQ), float64 FakeQuant, and per-channel QDQ with a given range (TF's V4
-  kernel rejects it). For Keras models, tf_qdq.keras.export writes stock
-  graphs for these dtypes exactly;
+* float16/bfloat16 nodes run TF's float32 kernel between Cast nodes, which
+  is how tf_qdq defines them (computed in float32, rounded once): same bits;
+* it refuses (ValueError, naming the node) what TF's kernels cannot give:
+  float64 FakeQuant (TF has float32 only, and a cast would change the bits)
+  and per-channel QDQ with a given range (TF's V4 kernel rejects it). For
+  Keras models, tf_qdq.keras.export writes exact stock graphs for every
+  dtype;
 * it warns, per op type, where TF's kernel gives other bits on some inputs:
   the FakeQuant gradients' min/max sums (TF's float sums depend on the thread
   count; tf_qdq's are deterministic double sums) and QDQ with the range taken
@@ -25,11 +27,14 @@ import shutil
 import sys
 import warnings
 
+from tensorflow.core.framework import node_def_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
+from tensorflow.python.framework import op_def_registry
 
 _F32, _F64 = types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE
 _QDQ_TYPES = (_F32, _F64)
+_HALF_TYPES = (types_pb2.DT_HALF, types_pb2.DT_BFLOAT16)
 
 # tf_qdq op -> (TF op, dtypes TF's CPU kernel has, whether to drop attr T,
 # a caveat where TF's bits can differ, or None)
@@ -56,19 +61,22 @@ _CAVEATS = {
 
 
 def _rewrite_node(node, where, caveats):
+  """Turns `node` into TF's op in place; returns its dtype when it is 16-bit
+  (the caller then casts around it), else None."""
   name = node.op[len("TfQdq>"):]
   if name not in _OPS:
     raise ValueError(f"{where}: node {node.name!r} is a tf_qdq op {node.op!r} "
                      "with no TensorFlow built-in counterpart.")
   dtypes, drop_t, caveat = _OPS[name]
-  dtype = node.attr["T"].type if "T" in node.attr else _F32
-  if dtype not in dtypes:
+  attrs = node.attr  # a protobuf map: reading a missing key would add it
+  dtype = attrs["T"].type if "T" in attrs else _F32
+  if dtype not in dtypes + _HALF_TYPES:
     raise ValueError(
         f"{where}: node {node.name!r} ({node.op}) computes in "
         f"{types_pb2.DataType.Name(dtype)}, for which TensorFlow's {name} has "
-        "no kernel. Export Keras models with tf_qdq.keras.export(..., "
-        "format='tf_saved_model'), which writes stock graphs for every dtype.")
-  attrs = node.attr  # a protobuf map: reading a missing key would add it
+        "no kernel and no cast gives tf_qdq's bits. Export Keras models with "
+        "tf_qdq.keras.export(..., format='tf_saved_model'), which writes "
+        "stock graphs for every dtype.")
   range_given = "range_given" in attrs and attrs["range_given"].b
   axis = attrs["axis"].i if "axis" in attrs else -1
   if (name in ("QuantizeAndDequantizeV4", "QuantizeAndDequantizeV2") and
@@ -77,10 +85,55 @@ def _rewrite_node(node, where, caveats):
         f"{where}: node {node.name!r} ({node.op}) is per-channel with a given "
         "range, which TensorFlow's kernel rejects (README deviation 4).")
   node.op = name
-  if drop_t and "T" in node.attr:
-    del node.attr["T"]
+  if drop_t and "T" in attrs:
+    del attrs["T"]
+  elif "T" in attrs:
+    attrs["T"].type = _F32 if dtype in _HALF_TYPES else dtype
   if caveat:
     caveats.add((name, _CAVEATS[caveat]))
+  return dtype if dtype in _HALF_TYPES else None
+
+
+def _cast(name, source, src, dst):
+  cast = node_def_pb2.NodeDef(name=name, op="Cast", input=[source])
+  cast.attr["SrcT"].type = src
+  cast.attr["DstT"].type = dst
+  cast.attr["Truncate"].b = False
+  return cast
+
+
+def _rewrite_nodes(nodes, where, caveats, counts, in_function):
+  """Rewrites the tf_qdq nodes of one graph or function. A 16-bit node runs
+  TF's float32 kernel between casts: our op's definition for half and
+  bfloat16 (computed in float32, rounded once), so the bits are the same.
+  Returns {old reference: new reference} for the node's consumers."""
+  renames, added = {}, []
+  for node in nodes:
+    if not node.op.startswith("TfQdq>"):
+      continue
+    op = node.op
+    counts[op] = counts.get(op, 0) + 1
+    dtype = _rewrite_node(node, where, caveats)
+    if dtype is None:
+      continue
+    if not in_function:
+      raise ValueError(f"{where}: 16-bit node {node.name!r} outside a "
+                       "function; only function graphs (TF2 SavedModels) are "
+                       "rewritten with casts.")
+    original, node.name = node.name, node.name + "/float32"
+    for i, source in enumerate(node.input):
+      if not source.startswith("^"):
+        cast = _cast(f"{original}/input_{i}_float32", source, dtype, _F32)
+        added.append(cast)
+        node.input[i] = f"{cast.name}:y:0"
+    for arg in op_def_registry.get(node.op).output_arg:
+      cast = _cast(f"{original}/{arg.name}", f"{node.name}:{arg.name}:0",
+                   _F32, dtype)
+      added.append(cast)
+      renames[f"{original}:{arg.name}:0"] = f"{cast.name}:y:0"
+    renames[f"^{original}"] = f"^{node.name}"
+  nodes.extend(added)
+  return renames
 
 
 def _load(saved_model_dir):
@@ -90,17 +143,18 @@ def _load(saved_model_dir):
 
 
 def _node_lists(proto):
-  """(where, nodes) for the graph and every function of every meta graph."""
+  """(where, nodes, function or None) for the graph and every function of
+  every meta graph."""
   for meta in proto.meta_graphs:
-    yield "graph", meta.graph_def.node
+    yield "graph", meta.graph_def.node, None
     for fn in meta.graph_def.library.function:
-      yield f"function {fn.signature.name}", fn.node_def
+      yield f"function {fn.signature.name}", fn.node_def, fn
 
 
 def tf_qdq_ops_in(saved_model_dir):
   """The set of tf_qdq op types a SavedModel's graphs use (empty: it loads
   without tf_qdq)."""
-  return {node.op for _, nodes in _node_lists(_load(saved_model_dir))
+  return {node.op for _, nodes, _ in _node_lists(_load(saved_model_dir))
           for node in nodes if node.op.startswith("TfQdq>")}
 
 
@@ -111,12 +165,14 @@ def rewrite_saved_model(src, dst):
   src, dst = os.fspath(src), os.fspath(dst)
   proto = _load(src)
   counts, caveats = {}, set()
-  for where, nodes in _node_lists(proto):
-    for node in nodes:
-      if node.op.startswith("TfQdq>"):
-        op = node.op
-        _rewrite_node(node, where, caveats)
-        counts[op] = counts.get(op, 0) + 1
+  for where, nodes, function in _node_lists(proto):
+    renames = _rewrite_nodes(nodes, where, caveats, counts,
+                             function is not None)
+    if renames:
+      for node in nodes:
+        node.input[:] = [renames.get(source, source) for source in node.input]
+      for key, value in function.ret.items():
+        function.ret[key] = renames.get(value, value)
   if os.path.exists(dst):
     raise FileExistsError(f"tf_qdq.export: {dst} exists; give a new "
                           "directory.")
