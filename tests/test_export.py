@@ -194,3 +194,48 @@ def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path):
   x, reference = _held_out(qat)
   out = session.run(None, {session.get_inputs()[0].name: x})[0]
   _check_agreement(f"{name} onnxruntime", reference, out, output_step(qat))
+
+
+def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path):
+  """For TensorRT: int8 Q/DQ with zero point 0 everywhere."""
+  import onnx
+  import onnxruntime as ort
+  from onnx import numpy_helper
+  from _qat_models import ARCHITECTURES as archs
+  import keras
+  keras.utils.set_random_seed(3)
+  model = archs["mobilenet_v2_style"]()
+  x, y = data(model, 128, 3)
+  asymmetric = qk.quantize_model(model, verbose=False)
+  asymmetric(x, training=True)
+  with pytest.raises(ValueError, match="symmetric_activations=True"):
+    qk.export(asymmetric, str(tmp_path / "a.onnx"), format="onnx",
+              symmetric_activations=True, verbose=False)
+  qat = qk.quantize_model(model, symmetric_activations=True, verbose=False)
+  qat.compile(keras.optimizers.Adam(1e-3),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  qat.fit(x, y, epochs=2, batch_size=32, verbose=0)
+  for layer in qat.layers:
+    if isinstance(layer, qk.ActivationQuantizer):
+      mn, mx = layer.range()
+      zero_point = -mn / ((mx - mn) / 255)  # uint8; 128 is int8's 0
+      assert abs(zero_point - 128) < 1e-3, (layer.name, mn, mx)
+  path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
+                   symmetric_activations=True, verbose=False)
+  proto = onnx.load(path)
+  inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+  qdq = [n for n in proto.graph.node
+         if n.op_type in ("QuantizeLinear", "DequantizeLinear")]
+  assert qdq
+  for node in qdq:
+    zero = inits[node.input[2]]
+    assert zero.dtype == np.int8 and not zero.any(), node.name
+  session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+  held, reference = _held_out(qat)
+  out = session.run(None, {session.get_inputs()[0].name: held})[0]
+  _check_agreement("mobilenet_v2_style onnxruntime, symmetric", reference,
+                   out, output_step(qat))
+  # The same symmetric model ships to LiteRT too (zero point 0 is legal).
+  tflite = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  _check_agreement("mobilenet_v2_style LiteRT, symmetric", reference,
+                   qk.run_litert(tflite, held), output_step(qat))

@@ -249,8 +249,10 @@ def export(model, filepath, format="litert", verbose=True,  # pylint: disable=re
       "tf_saved_model": a SavedModel of TensorFlow built-in ops only
       (signature "serving_default"), for TF Serving and processes without
       tf_qdq; its outputs are bit-identical to `model(x, training=False)`.
-      "onnx": through tf2onnx (`opset`, default 13;
-      `symmetric_activations`, see tf_qdq._keras_onnx).
+      "onnx": through tf2onnx (`opset`, default 13); with
+      `symmetric_activations=True` (a model from quantize_model(...,
+      symmetric_activations=True)) every QuantizeLinear/DequantizeLinear is
+      int8 with zero point 0, as TensorRT requires.
     verbose: print what was written.
     input_signature: tf.TensorSpecs for the inputs (default: the model's
       inputs, batch dimension free).

@@ -125,6 +125,9 @@ class ActivationQuantizer(keras.layers.Layer):
     momentum: of the moving average.
     init_min, init_max: the range before the first training batch, or the
       fixed range.
+    symmetric: quantize on [-a, a * 127/128], a = max(-min, max): zero point
+      0 in int8 (128 in uint8), scale a/128, as TensorRT wants. The learned
+      min/max are kept as they are; only the grid is made symmetric.
 
   In training the batch range takes the finite values only (NaN and +-inf are
   skipped, so one bad batch cannot poison the range) and is widened to hold 0;
@@ -134,7 +137,7 @@ class ActivationQuantizer(keras.layers.Layer):
   """
 
   def __init__(self, num_bits=8, range_mode="moving_average", momentum=0.99,
-               init_min=-6.0, init_max=6.0, **kwargs):
+               init_min=-6.0, init_max=6.0, symmetric=False, **kwargs):
     super().__init__(**kwargs)
     if range_mode not in _RANGE_MODES:
       raise ValueError(f"ActivationQuantizer: range_mode must be one of "
@@ -151,6 +154,7 @@ class ActivationQuantizer(keras.layers.Layer):
     self.momentum = float(momentum)
     self.init_min = float(init_min)
     self.init_max = float(init_max)
+    self.symmetric = bool(symmetric)
     self.supports_masking = True
 
   def build(self, input_shape):
@@ -177,10 +181,19 @@ class ActivationQuantizer(keras.layers.Layer):
     with tf.init_scope():
       return bool(self.initialized.numpy() > 0)
 
+  def _grid(self, mn, mx):
+    """The range the op quantizes on (float32 tensors)."""
+    if not self.symmetric:
+      return mn, mx
+    a = tf.maximum(-mn, mx)
+    return -a, a * (127.0 / 128.0)
+
   def range(self):
-    """The inference range as Python floats (min, max)."""
+    """The inference range the op quantizes on, as Python floats."""
     with tf.init_scope():  # also while a tf.function is traced
-      return float(self.min.numpy()), float(self.max.numpy())
+      mn, mx = self._grid(tf.convert_to_tensor(self.min),
+                          tf.convert_to_tensor(self.max))
+      return float(mn.numpy()), float(mx.numpy())
 
   def call(self, inputs, training=None):
     if _export_state() is not None:
@@ -190,6 +203,7 @@ class ActivationQuantizer(keras.layers.Layer):
       mn, mx = self._update_moving_average(inputs)
     else:
       mn, mx = self.min.value, self.max.value
+    mn, mx = self._grid(mn, mx)
     mn = tf.stop_gradient(tf.cast(mn, dtype))
     mx = tf.stop_gradient(tf.cast(mx, dtype))
     return _q.fake_quant_with_min_max_vars(inputs, mn, mx,
@@ -224,10 +238,12 @@ class ActivationQuantizer(keras.layers.Layer):
   def get_config(self):
     return {**super().get_config(), "num_bits": self.num_bits,
             "range_mode": self.range_mode, "momentum": self.momentum,
-            "init_min": self.init_min, "init_max": self.init_max}
+            "init_min": self.init_min, "init_max": self.init_max,
+            "symmetric": self.symmetric}
 
 
-def output_quantizer_for(activation, num_bits=8, name=None, dtype=None):
+def output_quantizer_for(activation, num_bits=8, name=None, dtype=None,
+                         symmetric=False):
   """The ActivationQuantizer for the output of `activation` (a name): the
   fixed range of TFLite's int8 kernel where it has one, else a moving
   average."""
@@ -235,8 +251,9 @@ def output_quantizer_for(activation, num_bits=8, name=None, dtype=None):
   if fixed is not None:
     return ActivationQuantizer(num_bits=num_bits, range_mode="fixed",
                                init_min=fixed[0], init_max=fixed[1], name=name,
-                               dtype=dtype)
-  return ActivationQuantizer(num_bits=num_bits, name=name, dtype=dtype)
+                               dtype=dtype, symmetric=symmetric)
+  return ActivationQuantizer(num_bits=num_bits, name=name, dtype=dtype,
+                             symmetric=symmetric)
 
 
 # ---- Conv/Dense with folded BatchNormalization -------------------------------
@@ -294,12 +311,13 @@ class QuantizedLayer(keras.layers.Layer):
     freeze_bn_delay: training steps after which the BatchNormalization
       statistics stop updating and training uses the inference form; None:
       never.
+    symmetric_output: the output quantizer's grid is symmetric (zero point 0).
   """
 
   def __init__(self, layer, batch_norm=None, activation="linear",
                use_bias=False, num_bits=8, per_channel=True,
                quantize_output=True, output_bits=8, freeze_bn_delay=None,
-               **kwargs):
+               symmetric_output=False, **kwargs):
     kwargs["autocast"] = False  # the kernel is folded in float32
     super().__init__(**kwargs)
     if type(layer) not in QUANTIZABLE_LAYERS:  # pylint: disable=unidiomatic-typecheck
@@ -324,11 +342,12 @@ class QuantizedLayer(keras.layers.Layer):
     self.output_bits = int(output_bits)
     self.freeze_bn_delay = (None if freeze_bn_delay is None
                             else int(freeze_bn_delay))
+    self.symmetric_output = bool(symmetric_output)
     self.output_quantizer = None
     if self.quantize_output:
       self.output_quantizer = ActivationQuantizer(
           num_bits=self.output_bits, name="output_quantizer",
-          dtype=layer.dtype_policy)
+          dtype=layer.dtype_policy, symmetric=self.symmetric_output)
 
   def build(self, input_shape):
     if not self.layer.built:
@@ -454,7 +473,8 @@ class QuantizedLayer(keras.layers.Layer):
             "num_bits": self.num_bits, "per_channel": self.per_channel,
             "quantize_output": self.quantize_output,
             "output_bits": self.output_bits,
-            "freeze_bn_delay": self.freeze_bn_delay}
+            "freeze_bn_delay": self.freeze_bn_delay,
+            "symmetric_output": self.symmetric_output}
 
   @classmethod
   def from_config(cls, config, custom_objects=None):

@@ -14,14 +14,51 @@ import numpy as np
 _WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "MatMul": 1, "Gemm": 1}
 
 
-def _onnx_bits_check(model):
+def _check_quantizers(model, symmetric):
   from tf_qdq import _keras_int8 as _int8  # pylint: disable=import-outside-toplevel
   from tf_qdq._keras_export import _all_layers  # pylint: disable=import-outside-toplevel
+  asymmetric = []
   for layer in _all_layers(model):
-    if isinstance(layer, _int8.ActivationQuantizer) and layer.num_bits != 8:
+    if not isinstance(layer, _int8.ActivationQuantizer):
+      continue
+    if layer.num_bits != 8:
       raise ValueError(
           f"tf_qdq.keras.export(format='onnx'): {layer.name} quantizes to "
           f"{layer.num_bits} bits; ONNX QuantizeLinear is 8-bit.")
+    if not layer.symmetric:
+      asymmetric.append(layer.name)
+  if symmetric and asymmetric:
+    raise ValueError(
+        "tf_qdq.keras.export(format='onnx', symmetric_activations=True): "
+        f"quantizers {asymmetric} have a zero point; train the QAT model from "
+        "tf_qdq.keras.quantize_model(model, symmetric_activations=True).")
+
+
+def _zero_point_zero(proto):
+  """QuantizeLinear/DequantizeLinear on uint8 with zero point 128 (what
+  tf2onnx makes of a symmetric FakeQuant) as int8 with zero point 0: the same
+  grid, in the form TensorRT requires. Returns how many were changed."""
+  from onnx import numpy_helper  # pylint: disable=import-outside-toplevel
+  graph = proto.graph
+  inits = {i.name: i for i in graph.initializer}
+  changed = set()
+  for node in graph.node:
+    if node.op_type not in ("QuantizeLinear", "DequantizeLinear"):
+      continue
+    if len(node.input) < 3 or node.input[2] not in inits:
+      continue
+    name = node.input[2]
+    zero = numpy_helper.to_array(inits[name])
+    if zero.dtype == np.int8 and not zero.any():
+      continue  # a weight's, or already changed
+    if zero.dtype != np.uint8 or np.any(zero != 128):
+      raise ValueError(f"tf_qdq.keras.export: {node.name} has zero point "
+                       f"{zero} ({zero.dtype}), not a symmetric grid.")
+    if name not in changed:
+      inits[name].CopyFrom(numpy_helper.from_array(
+          np.zeros(zero.shape, np.int8), name))
+      changed.add(name)
+  return len(changed)
 
 
 def _per_channel_grid(w):
@@ -88,7 +125,7 @@ def _quantize_weights(proto):
 
 
 def export_onnx(model, filepath, input_signature, verbose, concrete_function,
-                opset=13):
+                opset=13, symmetric_activations=False):
   """See tf_qdq.keras.export."""
   import warnings  # pylint: disable=import-outside-toplevel
   try:
@@ -100,12 +137,15 @@ def export_onnx(model, filepath, input_signature, verbose, concrete_function,
   if int(opset) < 13:
     raise ValueError("tf_qdq.keras.export(format='onnx'): per-channel "
                      f"DequantizeLinear needs opset >= 13, got {opset}.")
-  _onnx_bits_check(model)
+  _check_quantizers(model, symmetric_activations)
   serve, _ = concrete_function(model, input_signature)
   signature = serve.input_signature
   proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature,
                                            opset=int(opset))
   replaced, skipped = _quantize_weights(proto)
+  if symmetric_activations:
+    _zero_point_zero(proto)
+    onnx.checker.check_model(proto)
   if skipped:
     warnings.warn("tf_qdq.keras.export(format='onnx'): weights "
                   f"{skipped} are not on a per-channel int8 grid and stay "

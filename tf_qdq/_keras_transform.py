@@ -74,7 +74,8 @@ def _copy(layer, **overrides):
 class _Rebuild:
   """One pass over a functional graph (and the graphs nested in it)."""
 
-  def __init__(self, num_bits, per_channel, freeze_bn_delay):
+  def __init__(self, num_bits, per_channel, freeze_bn_delay, symmetric):
+    self.symmetric = symmetric
     self.num_bits = num_bits
     self.per_channel = per_channel
     self.freeze_bn_delay = freeze_bn_delay
@@ -94,7 +95,7 @@ class _Rebuild:
 
   def quantizer(self, activation=None, name="quant", dtype=None):
     return _int8.output_quantizer_for(activation, name=self.unique(name),
-                                      dtype=dtype)
+                                      dtype=dtype, symmetric=self.symmetric)
 
   # -- the walk -----------------------------------------------------------------
 
@@ -204,7 +205,7 @@ class _Rebuild:
         copy, batch_norm=bn_copy, activation=fused,
         use_bias=op.use_bias, num_bits=self.num_bits,
         per_channel=self.per_channel, freeze_bn_delay=self.freeze_bn_delay,
-        dtype=op.dtype_policy, name=self.unique(f"quant_{op.name}"))
+        symmetric_output=self.symmetric, dtype=op.dtype_policy, name=self.unique(f"quant_{op.name}"))
     self.quantized.append(op.name)
     if batch_norm is not None:
       self.folded.append(batch_norm.name)
@@ -236,7 +237,8 @@ def _copy_weights(new, source):
 
 
 def quantize_model_int8(model, num_bits=8, per_channel_weights=True,
-                        freeze_bn_delay=None, verbose=True):
+                        freeze_bn_delay=None, symmetric_activations=False,
+                        verbose=True):
   """The "int8" scheme of tf_qdq.keras.quantize_model."""
   graph = model._functional if isinstance(model, keras.Sequential) else model  # pylint: disable=protected-access
   if graph is None or not hasattr(graph, "_nodes_by_depth"):
@@ -244,7 +246,8 @@ def quantize_model_int8(model, num_bits=8, per_channel_weights=True,
         "quantize_model: the model has no functional graph (a subclassed "
         "model, or a Sequential without an Input); rebuild it with "
         "keras.Input or as a Sequential starting with keras.Input(shape).")
-  rebuild = _Rebuild(num_bits, per_channel_weights, freeze_bn_delay)
+  rebuild = _Rebuild(num_bits, per_channel_weights, freeze_bn_delay,
+                     symmetric_activations)
   names = [t._keras_history.operation.name for t in graph.inputs]  # pylint: disable=protected-access
   inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype,
                         name=rebuild.unique(name))

@@ -53,7 +53,8 @@ SCHEMES = ("int8", "symmetric_qdq")
 
 
 def quantize_model(model, num_bits=8, per_channel_weights=True, scheme="int8",
-                   freeze_bn_delay=None, verbose=True):
+                   freeze_bn_delay=None, symmetric_activations=False,
+                   verbose=True):
   """Returns a quantization-aware-training copy of `model`, starting from its
   weights (the original is not modified).
 
@@ -67,6 +68,9 @@ def quantize_model(model, num_bits=8, per_channel_weights=True, scheme="int8",
       "symmetric_qdq" (tf-qdq 0.1's scheme); see the module docstring.
     freeze_bn_delay: "int8" only: training steps after which folded
       BatchNormalizations stop updating their statistics; None: never.
+    symmetric_activations: "int8" only: activation grids with zero point 0
+      (scale a/128 on [-a, a*127/128]), for TensorRT-style runtimes and
+      export(format="onnx", symmetric_activations=True).
     verbose: print what was quantized and which layers were not.
 
   The copy has `quantized_layers` and `unquantized_layers` (names of the
@@ -84,9 +88,11 @@ def quantize_model(model, num_bits=8, per_channel_weights=True, scheme="int8",
     raise ValueError("quantize_model: build the model first (give it an Input "
                      "or call model.build(input_shape)).")
   if scheme == "symmetric_qdq":
-    if freeze_bn_delay is not None:
-      raise ValueError("quantize_model: freeze_bn_delay belongs to the int8 "
-                       "scheme (symmetric_qdq does not fold BatchNormalization).")
+    if freeze_bn_delay is not None or symmetric_activations:
+      raise ValueError("quantize_model: freeze_bn_delay and "
+                       "symmetric_activations belong to the int8 scheme "
+                       "(symmetric_qdq does not fold BatchNormalization and "
+                       "its outputs are always symmetric).")
     return quantize_model_symmetric_qdq(model, num_bits, per_channel_weights,
                                         verbose)
   if not 2 <= int(num_bits) <= 8:
@@ -94,4 +100,5 @@ def quantize_model(model, num_bits=8, per_channel_weights=True, scheme="int8",
                      f"scheme (int8 weights), got {num_bits}; "
                      "scheme='symmetric_qdq' simulates up to 16.")
   return quantize_model_int8(model, int(num_bits), per_channel_weights,
-                             freeze_bn_delay, verbose)
+                             freeze_bn_delay, bool(symmetric_activations),
+                             verbose)
