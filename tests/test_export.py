@@ -158,7 +158,7 @@ _STOCK_LOADER = textwrap.dedent("""
 """)
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_style", "resnet_style", "mlp"])
+@pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_stock_saved_model_is_bit_identical_without_tf_qdq(name, tmp_path):
   _, qat = _trained(name)
   path = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
