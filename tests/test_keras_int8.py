@@ -212,3 +212,33 @@ def test_mixed_precision_trains_and_exports_exactly(policy, tmp_path):
     assert_same_bits(list(got.values())[0], want)
   finally:
     keras.config.set_dtype_policy(previous)
+
+
+def test_training_form_is_batch_norm_of_the_unscaled_convolution():
+  """Training computes BN(conv(x, Q(w*s)) / s + b) with batch statistics,
+  from per-channel factors on the convolution (no extra pass), and updates
+  the moving statistics as Keras' BatchNormalization does."""
+  model = _conv_bn_model()
+  qat = qk.quantize_model(model, verbose=False)
+  layer = qat.layers[2]
+  x = np.random.default_rng(8).normal(size=(8, 6, 6, 3)).astype(np.float32)
+  xq = qat.layers[1](x, training=False)
+  kernel, _ = layer.quantized_kernel()
+  scale = layer._bn_scale()  # pylint: disable=protected-access
+  unscaled = tf.nn.conv2d(xq, kernel, 1, "VALID") / scale + model.layers[1].bias
+  reference_bn = L.BatchNormalization(epsilon=1e-3)
+  reference_bn.build(unscaled.shape)
+  reference_bn.set_weights(layer.batch_norm.get_weights())
+  want = tf.nn.relu(reference_bn(unscaled, training=True))
+  before = layer.output_quantizer.range()
+  assert before == (-6.0, 6.0)
+  got = layer(xq, training=True)
+  # The output quantizer quantized `want` with the range it just learned.
+  mn, mx = layer.output_quantizer.range()
+  quantized = tf_qdq.fake_quant_with_min_max_vars(want, mn, mx).numpy()
+  np.testing.assert_allclose(got, quantized, atol=(mx - mn) / 255 * 1.001)
+  # Only values within rounding error of a grid tie may land one step away.
+  assert np.mean(got.numpy() != quantized) < 0.05
+  for ours, keras_bn in zip(layer.batch_norm.weights, reference_bn.weights):
+    np.testing.assert_allclose(ours.numpy(), keras_bn.numpy(), rtol=1e-5,
+                               atol=1e-6, err_msg=ours.path)

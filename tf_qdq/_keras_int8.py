@@ -210,16 +210,17 @@ class ActivationQuantizer(keras.layers.Layer):
                                            num_bits=self.num_bits)
 
   def _update_moving_average(self, x):
-    batch_min, batch_max = batch_range(x)
+    batch_min, batch_max = _finite_range(x)
     batch_min, batch_max = cross_replica_range(batch_min, batch_max)
+    # +inf > -inf: no finite value in the global batch.
+    has_data = batch_min <= batch_max
     batch_min = tf.minimum(tf.cast(batch_min, tf.float32), 0.0)
     batch_max = tf.maximum(tf.cast(batch_max, tf.float32), 0.0)
     old_min, old_max = self.min.value, self.max.value
     initialized = self.initialized.value > 0
     m = self.momentum
-    # An all-NaN/inf batch has no finite value: batch_min = 0 = batch_max
-    # after the widening, which would pull the range towards 0; keep it.
-    has_data = tf.reduce_any(tf.math.is_finite(x))
+    # An all-NaN/inf batch would be [0, 0] after the widening, which would
+    # pull the range towards 0: has_data keeps the range instead.
     new_min = tf.where(initialized, old_min * m + batch_min * (1.0 - m),
                        batch_min)
     new_max = tf.where(initialized, old_max * m + batch_max * (1.0 - m),
@@ -240,6 +241,15 @@ class ActivationQuantizer(keras.layers.Layer):
             "range_mode": self.range_mode, "momentum": self.momentum,
             "init_min": self.init_min, "init_max": self.init_max,
             "symmetric": self.symmetric}
+
+
+def _finite_range(x):
+  """min/max of the finite values of x (see batch_range), in two plain
+  reductions when they are finite, as they are but for a bad batch; the
+  masked reductions run only then."""
+  mn, mx = tf.reduce_min(x), tf.reduce_max(x)
+  finite = tf.logical_and(tf.math.is_finite(mn), tf.math.is_finite(mx))
+  return tf.cond(finite, lambda: (mn, mx), lambda: batch_range(x))
 
 
 def output_quantizer_for(activation, num_bits=8, name=None, dtype=None,
@@ -430,12 +440,32 @@ class QuantizedLayer(keras.layers.Layer):
     return y + tf.cast(bias, y.dtype)
 
   def _batch_statistics(self, y):
-    """Training with batch statistics: undo the folded scale, add the bias,
-    and run the BatchNormalization (which updates its moving statistics)."""
+    """Training with batch statistics: the BatchNormalization of
+    u = y / s + b (y: the convolution with the folded kernel), with its
+    moving statistics updated as Keras' layer updates them. Computed on y
+    directly, with per-channel factors only, so that it costs what the float
+    model's BatchNormalization costs:
+      mean_u = mean_y / s + b,   var_u = var_y / s^2,
+      BN(u) = y * f + (beta - mean_y * f),   f = gamma / (s * sqrt(var_u + eps)).
+    """
+    bn = self.batch_norm
     scale = self._bn_scale()
     scale = tf.where(tf.equal(scale, 0.0), tf.ones_like(scale), scale)
-    y = y / tf.cast(scale, y.dtype)
-    return self.batch_norm(self._add_bias(y, self._bias_value()), training=True)
+    axes = list(range(len(y.shape) - 1))
+    mean_y, var_y = keras.ops.moments(y, axes, synchronized=bn.synchronized)
+    mean_y = tf.cast(mean_y, tf.float32)
+    var_y = tf.cast(var_y, tf.float32)
+    mean_u = mean_y / scale + self._bias_value()
+    var_u = var_y / (scale * scale)
+    m = bn.momentum
+    bn.moving_mean.assign(bn.moving_mean * m + mean_u * (1.0 - m))
+    bn.moving_variance.assign(bn.moving_variance * m + var_u * (1.0 - m))
+    gamma = tf.convert_to_tensor(bn.gamma) if bn.scale else 1.0
+    factor = gamma / (scale * tf.sqrt(var_u + bn.epsilon))
+    offset = -mean_y * factor
+    if bn.center:
+      offset = offset + tf.convert_to_tensor(bn.beta)
+    return y * tf.cast(factor, y.dtype) + tf.cast(offset, y.dtype)
 
   def deployable_weights(self):
     """NumPy (kernel on the grid, bias, per-channel L): the constants of the

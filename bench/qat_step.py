@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""What a QAT training step costs over a float one: tf_qdq.keras beside
+tensorflow-model-optimization (tfmot), on the same architectures.
+
+    python bench/qat_step.py [--rounds 15] [--out docs]
+
+For a ResNet-style and a MobileNetV2-style net with BatchNormalization
+(32x32x3 inputs, batch 32, CPU), the float model and its QAT copy
+(tf_qdq.keras.quantize_model, the int8 scheme) run `train_on_batch`
+interleaved: each round times `STEPS` steps of one, then of the other, in
+alternating order, and the median per-step time of each is kept. The ratio
+QAT / float is the overhead a user pays.
+
+tfmot needs the legacy tf_keras (TF_USE_LEGACY_KERAS=1), which cannot share
+a process with Keras 3: the same measurement runs in a separate virtualenv
+(build/tfmot-venv, made on first use with tensorflow, tf_keras and
+tensorflow-model-optimization from the package index) on the same
+architectures written for tf_keras, and its ratio is reported beside ours.
+Ratios, not times, are compared across the two processes.
+
+Writes <out>/qat_step.md and <out>/qat_step.json.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TFMOT_VENV = os.path.join(ROOT, "build", "tfmot-venv")
+TFMOT_REQUIREMENTS = ["tensorflow==2.21.0", "tf_keras==2.21.0",
+                      "tensorflow-model-optimization==0.8.1"]
+BATCH = 32
+STEPS = 5
+TARGET = 1.15
+
+
+def resnet_style(keras):
+  layers = keras.layers
+  x = keras.Input((32, 32, 3))
+  y = layers.Conv2D(16, 3, padding="same", use_bias=False)(x)
+  y = layers.BatchNormalization()(y)
+  y = layers.ReLU()(y)
+  for filters, stride in ((16, 1), (32, 2), (64, 2)):
+    shortcut = y
+    if stride != 1 or filters != 16:
+      shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False)(y)
+      shortcut = layers.BatchNormalization()(shortcut)
+    h = layers.Conv2D(filters, 3, strides=stride, padding="same",
+                      use_bias=False)(y)
+    h = layers.BatchNormalization()(h)
+    h = layers.ReLU()(h)
+    h = layers.Conv2D(filters, 3, padding="same", use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
+    y = layers.ReLU()(layers.Add()([shortcut, h]))
+  y = layers.GlobalAveragePooling2D()(y)
+  return keras.Model(x, layers.Dense(10)(y), name="resnet_style")
+
+
+def mobilenet_v2_style(keras):
+  layers = keras.layers
+  x = keras.Input((32, 32, 3))
+  y = layers.Conv2D(16, 3, strides=2, padding="same", use_bias=False)(x)
+  y = layers.BatchNormalization()(y)
+  y = layers.ReLU(6.0)(y)
+  for filters, stride in ((16, 1), (24, 2), (24, 1), (32, 2), (32, 1)):
+    h = layers.Conv2D(y.shape[-1] * 4, 1, use_bias=False)(y)
+    h = layers.BatchNormalization()(h)
+    h = layers.ReLU(6.0)(h)
+    h = layers.DepthwiseConv2D(3, strides=stride, padding="same",
+                               use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
+    h = layers.ReLU(6.0)(h)
+    h = layers.Conv2D(filters, 1, use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
+    y = layers.Add()([y, h]) if stride == 1 and y.shape[-1] == filters else h
+  y = layers.GlobalAveragePooling2D()(y)
+  return keras.Model(x, layers.Dense(10)(y), name="mobilenet_v2_style")
+
+
+NETS = {"ResNet-style": resnet_style, "MobileNetV2-style": mobilenet_v2_style}
+
+
+def _compile(keras, model):
+  model.compile(keras.optimizers.SGD(0.01), keras.losses.
+                SparseCategoricalCrossentropy(from_logits=True))
+
+
+def _step_times(models, x, y, rounds):
+  """Median seconds per train_on_batch for each model, interleaved."""
+  for model in models:  # trace and warm up
+    for _ in range(3):
+      model.train_on_batch(x, y)
+  samples = [[] for _ in models]
+  for r in range(rounds):
+    order = range(len(models)) if r % 2 == 0 else reversed(range(len(models)))
+    for i in order:
+      start = time.perf_counter()
+      for _ in range(STEPS):
+        models[i].train_on_batch(x, y)
+      samples[i].append((time.perf_counter() - start) / STEPS)
+  return [statistics.median(s) for s in samples]
+
+
+def measure(keras, quantize, rounds):
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(BATCH, 32, 32, 3)).astype(np.float32)
+  y = rng.integers(0, 10, size=BATCH)
+  results = {}
+  for name, build in NETS.items():
+    keras.utils.set_random_seed(0)
+    float_model = build(keras)
+    qat = quantize(float_model)
+    for model in (float_model, qat):
+      _compile(keras, model)
+    float_time, qat_time = _step_times([float_model, qat], x, y, rounds)
+    results[name] = {"float_ms": float_time * 1e3, "qat_ms": qat_time * 1e3,
+                     "ratio": qat_time / float_time}
+  return results
+
+
+def measure_tf_qdq(rounds):
+  import keras  # pylint: disable=import-outside-toplevel
+  import tf_qdq.keras as qk  # pylint: disable=import-outside-toplevel
+  return measure(keras, lambda m: qk.quantize_model(m, verbose=False), rounds)
+
+
+def measure_tfmot(rounds):
+  """In the tfmot venv (TF_USE_LEGACY_KERAS=1)."""
+  import tf_keras  # pylint: disable=import-outside-toplevel
+  import tensorflow_model_optimization as tfmot  # pylint: disable=import-outside-toplevel
+  return measure(tf_keras, tfmot.quantization.keras.quantize_model, rounds)
+
+
+def _tfmot_python():
+  python = os.path.join(TFMOT_VENV, "bin", "python")
+  if not os.path.exists(python):
+    print(f"qat_step: making {TFMOT_VENV} (tfmot needs tf_keras)")
+    subprocess.run([sys.executable, "-m", "venv", TFMOT_VENV], check=True)
+    subprocess.run([python, "-m", "pip", "install", "-q",
+                    *TFMOT_REQUIREMENTS], check=True)
+  return python
+
+
+def run_tfmot_subprocess(rounds):
+  env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2",
+             PYTHONPATH="")
+  done = subprocess.run(
+      [_tfmot_python(), os.path.abspath(__file__), "--tfmot-worker",
+       "--rounds", str(rounds)], env=env, capture_output=True, text=True,
+      check=False)
+  if done.returncode != 0:
+    raise RuntimeError("tfmot run failed:\n" + done.stderr[-4000:])
+  return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def report(ours, theirs, out):
+  lines = [
+      "# QAT training step: overhead over float",
+      "",
+      "Written by `bench/qat_step.py` (part of `make bench`). Median "
+      f"`train_on_batch` time, batch {BATCH}, 32x32x3 inputs, CPU, float and "
+      f"QAT interleaved ({STEPS} steps per sample). tf_qdq: "
+      "`tf_qdq.keras.quantize_model` (int8 scheme); tfmot 0.8.1: "
+      "`tfmot.quantization.keras.quantize_model` on the same architecture in "
+      "tf_keras, run in its own process (ratios are comparable, times are "
+      "of two processes).",
+      "",
+      "| net | float step | tf_qdq QAT step | tf_qdq QAT / float | tfmot float "
+      f"step | tfmot QAT step | tfmot QAT / float | <= {TARGET} | below tfmot |",
+      "|---|---:|---:|---:|---:|---:|---:|:---:|:---:|",
+  ]
+  for name in NETS:
+    a, b = ours[name], theirs.get(name) if theirs else None
+    tfmot_cells = ("-", "-", "-") if b is None else (
+        f"{b['float_ms']:.1f} ms", f"{b['qat_ms']:.1f} ms",
+        f"{b['ratio']:.2f}")
+    below = "-" if b is None else ("yes" if a["ratio"] < b["ratio"] else "NO")
+    lines.append(
+        f"| {name} | {a['float_ms']:.1f} ms | {a['qat_ms']:.1f} ms | "
+        f"{a['ratio']:.2f} | {' | '.join(tfmot_cells)} | "
+        f"{'yes' if a['ratio'] <= TARGET else 'NO'} | {below} |")
+  text = "\n".join(lines) + "\n"
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, "qat_step.md"), "w", encoding="utf-8") as f:
+    f.write(text)
+  with open(os.path.join(out, "qat_step.json"), "w", encoding="utf-8") as f:
+    json.dump({"tf_qdq": ours, "tfmot": theirs}, f, indent=1)
+  print(text)
+
+
+def main(argv=None):
+  parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  parser.add_argument("--rounds", type=int, default=15)
+  parser.add_argument("--out", default=os.path.join(ROOT, "docs"))
+  parser.add_argument("--skip-tfmot", action="store_true",
+                      help="only tf_qdq (no tfmot venv)")
+  parser.add_argument("--tfmot-worker", action="store_true",
+                      help=argparse.SUPPRESS)
+  args = parser.parse_args(argv)
+  os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if args.tfmot_worker:
+    print(json.dumps(measure_tfmot(args.rounds)))
+    return 0
+  ours = measure_tf_qdq(args.rounds)
+  theirs = None if args.skip_tfmot else run_tfmot_subprocess(args.rounds)
+  report(ours, theirs, args.out)
+  return 0
+
+
+if __name__ == "__main__":
+  sys.exit(main())
