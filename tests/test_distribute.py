@@ -99,3 +99,66 @@ def test_mirrored_strategy_matches_one_device():
     np.testing.assert_allclose(np.asarray(mirrored[path]),
                                np.asarray(one[path]), rtol=1e-4, atol=1e-5,
                                err_msg=path)
+
+
+_INT8_SCRIPT = textwrap.dedent("""
+    import json
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(
+        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    import keras
+    import tf_qdq.keras as qk
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((64, 6, 6, 2)) * 3).astype(np.float32)
+    y = rng.standard_normal((64, 3)).astype(np.float32)
+
+    def build():
+      keras.utils.set_random_seed(1)
+      inputs = keras.Input((6, 6, 2))
+      h = keras.layers.Conv2D(4, 3, use_bias=False)(inputs)
+      h = keras.layers.BatchNormalization(synchronized=True, name="bn")(h)
+      h = keras.layers.ReLU()(h)
+      h = keras.layers.GlobalAveragePooling2D()(h)
+      model = keras.Model(inputs, keras.layers.Dense(3)(h))
+      qat = qk.quantize_model(model, verbose=False)
+      qat.compile(keras.optimizers.SGD(0.05), "mse")
+      return qat
+
+    result = {}
+    strategies = {
+        "one_device": tf.distribute.OneDeviceStrategy("/cpu:0"),
+        "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+    }
+    for name, strategy in strategies.items():
+      with strategy.scope():
+        model = build()
+      model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+      # In model order: auto-generated layer names differ between builds.
+      result[name] = [[v.path.split("/")[-1], np.asarray(v.numpy()).tolist()]
+                      for v in model.variables]
+    print("RESULT " + json.dumps(result))
+""")
+
+
+def test_int8_scheme_under_mirrored_strategy_matches_one_device():
+  """The int8 scheme's activation ranges follow the global batch (the same
+  bits as one device) and its folded, synchronized BN statistics match."""
+  result = _run(_INT8_SCRIPT)
+  one, mirrored = result["one_device"], result["mirrored"]
+  assert [n for n, _ in one] == [n for n, _ in mirrored]
+  ranges = 0
+  for i, ((name, a), (_, b)) in enumerate(zip(one, mirrored)):
+    a, b = np.asarray(a, np.float32), np.asarray(b, np.float32)
+    if name in ("min", "max", "initialized"):  # moving averages
+      ranges += 1
+      if i < 3:  # the input's: a function of the global batch alone
+        np.testing.assert_array_equal(b, a, err_msg=f"{i} {name}")
+      else:  # after a layer: its values follow the all-reduced weights
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6,
+                                   err_msg=f"{i} {name}")
+    else:
+      np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5,
+                                 err_msg=f"{i} {name}")
+  assert ranges == 12  # input, conv, pooling and dense quantizers
