@@ -242,3 +242,20 @@ def test_training_form_is_batch_norm_of_the_unscaled_convolution():
   for ours, keras_bn in zip(layer.batch_norm.weights, reference_bn.weights):
     np.testing.assert_allclose(ours.numpy(), keras_bn.numpy(), rtol=1e-5,
                                atol=1e-6, err_msg=ours.path)
+
+
+def test_a_zero_gamma_trains_to_beta_without_nan():
+  model = _conv_bn_model()
+  bn = model.layers[2]
+  weights = bn.get_weights()
+  weights[0][1] = 0.0  # gamma of channel 1
+  bn.set_weights(weights)
+  qat = qk.quantize_model(model, verbose=False)
+  layer = qat.layers[2]
+  x = np.random.default_rng(9).normal(size=(8, 6, 6, 3)).astype(np.float32)
+  out = layer(qat.layers[1](x, training=False), training=True).numpy()
+  assert np.isfinite(out).all()
+  assert np.isfinite(layer.batch_norm.moving_variance.numpy()).all()
+  beta = max(weights[1][1], 0.0)  # ReLU(beta), quantized
+  mn, mx = layer.output_quantizer.range()
+  assert np.abs(out[..., 1] - beta).max() <= (mx - mn) / 255

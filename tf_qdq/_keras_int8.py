@@ -391,21 +391,24 @@ class QuantizedLayer(keras.layers.Layer):
       return tf.convert_to_tensor(self.bias)
     return tf.zeros([output_channels(self.layer)], tf.float32)
 
-  def folded_bias(self):
-    """The bias of the int8 op: beta + (b - moving_mean) * s with BN, else b."""
+  def folded_bias(self, scale=None):
+    """The bias of the int8 op: beta + (b - moving_mean) * s with BN, else b.
+    `scale`: s, when the caller has it."""
     bias = self._bias_value()
     bn = self.batch_norm
     if bn is None:
       return bias
-    shifted = (bias - tf.convert_to_tensor(bn.moving_mean)) * self._bn_scale()
+    scale = self._bn_scale() if scale is None else scale
+    shifted = (bias - tf.convert_to_tensor(bn.moving_mean)) * scale
     return (tf.convert_to_tensor(bn.beta) + shifted) if bn.center else shifted
 
-  def quantized_kernel(self):
-    """(kernel on the weight grid with BN folded in, its per-channel L)."""
+  def quantized_kernel(self, scale=None):
+    """(kernel on the weight grid with BN folded in, its per-channel L).
+    `scale`: s, when the caller has it."""
     kernel = tf.convert_to_tensor(kernel_variable(self.layer))
     if self.batch_norm is not None:
-      kernel = kernel * _per_output_channel(self.layer, kernel,
-                                            self._bn_scale())
+      scale = self._bn_scale() if scale is None else scale
+      kernel = kernel * _per_output_channel(self.layer, kernel, scale)
     return fake_quant_kernel(self.layer, kernel, self.num_bits,
                              self.per_channel)
 
@@ -418,18 +421,19 @@ class QuantizedLayer(keras.layers.Layer):
     state = _export_state()
     if state is not None:
       return self._export_call(inputs, state)
-    kernel, _ = self.quantized_kernel()
+    scale = None if self.batch_norm is None else self._bn_scale()
+    kernel, _ = self.quantized_kernel(scale)
     y = self._linear(inputs, kernel)
     if self.batch_norm is not None and training:
       if self.freeze_bn_delay is None:
-        y = self._batch_statistics(y)
+        y = self._batch_statistics(y, scale)
       else:
         self.step.assign_add(1)
         y = tf.cond(self.step > self.freeze_bn_delay,
-                    lambda: self._add_bias(y, self.folded_bias()),
-                    lambda: self._batch_statistics(y))
+                    lambda: self._add_bias(y, self.folded_bias(scale)),
+                    lambda: self._batch_statistics(y, scale))
     else:
-      y = self._add_bias(y, self.folded_bias())
+      y = self._add_bias(y, self.folded_bias(scale))
     y = _apply_activation(y, self.activation)
     if self.output_quantizer is not None:
       y = self.output_quantizer(y, training=training)
@@ -439,29 +443,32 @@ class QuantizedLayer(keras.layers.Layer):
   def _add_bias(y, bias):
     return y + tf.cast(bias, y.dtype)
 
-  def _batch_statistics(self, y):
+  def _batch_statistics(self, y, scale):
     """Training with batch statistics: the BatchNormalization of
     u = y / s + b (y: the convolution with the folded kernel), with its
     moving statistics updated as Keras' layer updates them. Computed on y
     directly, with per-channel factors only, so that it costs what the float
     model's BatchNormalization costs:
       mean_u = mean_y / s + b,   var_u = var_y / s^2,
-      BN(u) = y * f + (beta - mean_y * f),   f = gamma / (s * sqrt(var_u + eps)).
+      BN(u) = y * f + (beta - mean_y * f),
+      f = gamma / (s * sqrt(var_u + eps)) = |gamma| / sqrt(var_y + eps * s^2)
+    (s has gamma's sign). With s = 0 (gamma = 0) the kernel is 0, y is 0 and
+    BN(u) is beta, which f = 0 gives; s = 1 stands in for the update.
     """
     bn = self.batch_norm
-    scale = self._bn_scale()
-    scale = tf.where(tf.equal(scale, 0.0), tf.ones_like(scale), scale)
     axes = list(range(len(y.shape) - 1))
     mean_y, var_y = keras.ops.moments(y, axes, synchronized=bn.synchronized)
     mean_y = tf.cast(mean_y, tf.float32)
     var_y = tf.cast(var_y, tf.float32)
-    mean_u = mean_y / scale + self._bias_value()
-    var_u = var_y / (scale * scale)
+    safe = tf.where(tf.equal(scale, 0.0), tf.ones_like(scale), scale)
+    squared = safe * safe
     m = bn.momentum
-    bn.moving_mean.assign(bn.moving_mean * m + mean_u * (1.0 - m))
-    bn.moving_variance.assign(bn.moving_variance * m + var_u * (1.0 - m))
-    gamma = tf.convert_to_tensor(bn.gamma) if bn.scale else 1.0
-    factor = gamma / (scale * tf.sqrt(var_u + bn.epsilon))
+    bn.moving_mean.assign(bn.moving_mean * m + (
+        mean_y / safe + self._bias_value()) * (1.0 - m))
+    bn.moving_variance.assign(bn.moving_variance * m + (
+        var_y / squared) * (1.0 - m))
+    gamma = tf.abs(bn.gamma) if bn.scale else 1.0
+    factor = gamma * tf.math.rsqrt(var_y + bn.epsilon * squared)
     offset = -mean_y * factor
     if bn.center:
       offset = offset + tf.convert_to_tensor(bn.beta)
