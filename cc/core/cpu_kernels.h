@@ -29,11 +29,53 @@ namespace core {
 // Rough cycles per element, for the thread pool's cost model.
 constexpr int64_t kElementwiseCost = 4;
 
+// Software prefetch for the per-channel loops. Measured at 16M float32 values
+// (DRAM): a loop that reads several per-channel constant arrays besides its
+// input ran at 1.5-2x a copy's time with the hardware prefetchers alone (the
+// same arithmetic with the constants in registers ran at a copy's speed).
+// Hinting the input kPrefetchBytes ahead, one line at a time, kPrefetchRun
+// elements before they are used, brings it to within ~10% of a copy.
+// Prefetching a whole 1024-element block at once helped less, and the
+// per-tensor loops, which the hardware prefetchers already serve, got slower
+// with it: they do not prefetch. A prefetch never faults, so hints past the
+// end are harmless.
+constexpr int64_t kPrefetchBytes = 4096;
+constexpr int64_t kPrefetchRun = 256;
+template <typename T>
+QDQ_INLINE void PrefetchAhead(const T* p, int64_t count) {
+#if defined(__GNUC__) || defined(__clang__)
+  const char* c = reinterpret_cast<const char*>(p) + kPrefetchBytes;
+  const int64_t bytes = count * static_cast<int64_t>(sizeof(T));
+  for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 3);
+#else
+  (void)p;
+  (void)count;
+#endif
+}
+
+// Calls fn(offset, m) over [0, count) in runs of kPrefetchRun elements,
+// prefetching each run's inputs ahead first (kPrefetch), or once.
+template <bool kPrefetch, typename T, typename Fn>
+QDQ_INLINE void PrefetchedRuns(const T* in0, const T* in1, int64_t count, Fn&& fn) {
+  if (!kPrefetch) {
+    fn(int64_t{0}, count);
+    return;
+  }
+  for (int64_t s = 0; s < count; s += kPrefetchRun) {
+    const int64_t m = count - s < kPrefetchRun ? count - s : kPrefetchRun;
+    PrefetchAhead(in0 + s, m);
+    if (in1 != nullptr) PrefetchAhead(in1 + s, m);
+    fn(s, m);
+  }
+}
+
 // Applies `fn(x, y, offset, m)` (BinaryBlocks: `fn(g, x, y, offset, m)`) to
 // [first, first + count) in blocks of at most kBlock elements, as compute-type
 // arrays: 16-bit storage is converted to and from them around each block.
 // `offset` is the block's position within the run (for per-channel arrays).
-template <typename T, typename Fn, typename C = ComputeType<T>>
+// kPrefetch: fn sees sub-blocks of kPrefetchRun elements, each prefetched
+// ahead (see PrefetchAhead).
+template <bool kPrefetch = false, typename T, typename Fn, typename C = ComputeType<T>>
 inline void UnaryBlocks(const T* in, T* out, int64_t first, int64_t count, Fn&& fn) {
   alignas(64) C in_buf[kBlock];
   alignas(64) C out_buf[kBlock];
@@ -41,12 +83,13 @@ inline void UnaryBlocks(const T* in, T* out, int64_t first, int64_t count, Fn&& 
     const int64_t m = count - b < kBlock ? count - b : kBlock;
     const C* x = LoadBlock(in + first + b, m, in_buf);
     C* y = OutputBlock(out + first + b, out_buf);
-    fn(x, y, b, m);
+    PrefetchedRuns<kPrefetch>(in + first + b, static_cast<const T*>(nullptr), m,
+                              [&](int64_t s, int64_t ms) { fn(x + s, y + s, b + s, ms); });
     StoreBlock(y, m, out + first + b);
   }
 }
 
-template <typename T, typename Fn, typename C = ComputeType<T>>
+template <bool kPrefetch = false, typename T, typename Fn, typename C = ComputeType<T>>
 inline void BinaryBlocks(const T* in0, const T* in1, T* out, int64_t first,
                          int64_t count, Fn&& fn) {
   alignas(64) C in0_buf[kBlock];
@@ -57,7 +100,9 @@ inline void BinaryBlocks(const T* in0, const T* in1, T* out, int64_t first,
     const C* g = LoadBlock(in0 + first + b, m, in0_buf);
     const C* x = LoadBlock(in1 + first + b, m, in1_buf);
     C* y = OutputBlock(out + first + b, out_buf);
-    fn(g, x, y, b, m);
+    PrefetchedRuns<kPrefetch>(in0 + first + b, in1 + first + b, m, [&](int64_t s, int64_t ms) {
+      fn(g + s, x + s, y + s, b + s, ms);
+    });
     StoreBlock(y, m, out + first + b);
   }
 }
@@ -349,7 +394,7 @@ void QdqForwardCpu(const QdqForwardArgs<T>& args, Workspace& ws, ParallelFor&& p
                         });
           },
           [&](int64_t c0, int64_t first, int64_t count) {
-            UnaryBlocks(args.input, args.output, first, count,
+            UnaryBlocks<true>(args.input, args.output, first, count,
                         [&](const C* __restrict x, C* __restrict y, int64_t b, int64_t m) {
                           const C* __restrict scale = sa.scale + c0 + b;
                           const C* __restrict inv = sa.inverse_scale + c0 + b;
@@ -404,7 +449,7 @@ void QdqGradientCpu(const QdqGradientArgs<T>& args, Workspace& ws, ParallelFor&&
                        });
         },
         [&](int64_t c0, int64_t first, int64_t count) {
-          BinaryBlocks(args.gradients, args.input, args.input_backprop, first, count,
+          BinaryBlocks<true>(args.gradients, args.input, args.input_backprop, first, count,
                        [&](const C* __restrict g, const C* __restrict x, C* __restrict y,
                            int64_t b, int64_t m) {
                          const C* __restrict min = lo + c0 + b;
@@ -503,7 +548,7 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFo
                       });
         },
         [&](int64_t c0, int64_t first, int64_t count) {
-          UnaryBlocks(args.input, args.output, first, count,
+          UnaryBlocks<true>(args.input, args.output, first, count,
                       [&](const C* __restrict x, C* __restrict y, int64_t b, int64_t m) {
                         const NudgedArrays<C> channel = na.From(c0 + b);
                         for (int64_t j = 0; j < m; ++j) {
@@ -641,36 +686,69 @@ void FakeQuantGradientCpu(const FakeQuantGradientArgs<T>& args, Workspace& ws,
     });
   } else {
     // Per channel over [rows, depth] (inner == 1): chunks of kRowChunk rows,
-    // each channel adding its rows in order.
+    // each channel adding its rows in order. kSumRows rows are done together,
+    // a kSumChannels-wide slice of channels at a time: their float
+    // contributions are staged in L1, then each channel's running double sum
+    // is loaded once, gets the kSumRows values added in row order, and is
+    // stored once (the same additions in the same order as one row at a time,
+    // with a quarter of the sums' loads and stores).
+    constexpr int64_t kSumRows = 4;
+    constexpr int64_t kSumChannels = 256;
+    static_assert(kRowChunk % kSumRows == 0, "row groups inside a chunk");
     pfor(chunks, kRowChunk * v.depth * kElementwiseCost, [&](int64_t k0, int64_t k1) {
-      alignas(64) C to_min[kBlock], to_max[kBlock];
+      alignas(64) C to_min[kSumRows][kSumChannels], to_max[kSumRows][kSumChannels];
       for (int64_t k = k0; k < k1; ++k) {
         double* __restrict pmin = partial_min + k * v.depth;
         double* __restrict pmax = partial_max + k * v.depth;
         for (int64_t c = 0; c < v.depth; ++c) pmin[c] = pmax[c] = 0.0;
         const int64_t r_end = (k + 1) * kRowChunk < v.outer ? (k + 1) * kRowChunk : v.outer;
-        for (int64_t r = k * kRowChunk; r < r_end; ++r) {
-          BinaryBlocks(args.gradients, args.input, args.wrt_input, r * v.depth, v.depth,
-                       [&](const C* __restrict g, const C* __restrict x, C* __restrict y,
-                           int64_t b, int64_t m) {
-                         const NudgedArrays<C> channel = na.From(b);
-                         double* __restrict lo = pmin + b;
-                         double* __restrict hi = pmax + b;
-                         for (int64_t j = 0; j < m; ++j) {
-                           const FakeQuantGradientParts<C> p =
-                               FakeQuantGradient(g[j], x[j], channel.Range(j));
-                           // min == max == 0 channels pass through, adding nothing.
-                           const bool pass = channel.zero[j] != C(0);
-                           y[j] = pass ? g[j] : p.wrt_input;
-                           to_min[j] = pass ? C(0) : p.wrt_min;
-                           to_max[j] = pass ? C(0) : p.wrt_max;
-                         }
-                         // A separate loop: one element width per loop vectorises.
-                         for (int64_t j = 0; j < m; ++j) {
-                           lo[j] += static_cast<double>(to_min[j]);
-                           hi[j] += static_cast<double>(to_max[j]);
-                         }
-                       });
+        for (int64_t r = k * kRowChunk; r < r_end; r += kSumRows) {
+          const int64_t rows = r_end - r < kSumRows ? r_end - r : kSumRows;
+          for (int64_t c0 = 0; c0 < v.depth; c0 += kSumChannels) {
+            const int64_t w = v.depth - c0 < kSumChannels ? v.depth - c0 : kSumChannels;
+            for (int64_t q = 0; q < rows; ++q) {
+              C* __restrict row_min = to_min[q];
+              C* __restrict row_max = to_max[q];
+              BinaryBlocks<true>(
+                  args.gradients, args.input, args.wrt_input, (r + q) * v.depth + c0, w,
+                  [&](const C* __restrict g, const C* __restrict x, C* __restrict y,
+                      int64_t b, int64_t m) {
+                    const NudgedArrays<C> channel = na.From(c0 + b);
+                    C* __restrict tmin = row_min + b;
+                    C* __restrict tmax = row_max + b;
+                    for (int64_t j = 0; j < m; ++j) {
+                      const FakeQuantGradientParts<C> p =
+                          FakeQuantGradient(g[j], x[j], channel.Range(j));
+                      // min == max == 0 channels pass through, adding nothing.
+                      const bool pass = channel.zero[j] != C(0);
+                      y[j] = pass ? g[j] : p.wrt_input;
+                      tmin[j] = pass ? C(0) : p.wrt_min;
+                      tmax[j] = pass ? C(0) : p.wrt_max;
+                    }
+                  });
+            }
+            // A separate loop: one element width per loop vectorises.
+            double* __restrict lo = pmin + c0;
+            double* __restrict hi = pmax + c0;
+            if (rows == kSumRows) {
+              for (int64_t j = 0; j < w; ++j) {
+                double a = lo[j], b = hi[j];
+                for (int64_t q = 0; q < kSumRows; ++q) {
+                  a += static_cast<double>(to_min[q][j]);
+                  b += static_cast<double>(to_max[q][j]);
+                }
+                lo[j] = a;
+                hi[j] = b;
+              }
+            } else {
+              for (int64_t q = 0; q < rows; ++q) {
+                for (int64_t j = 0; j < w; ++j) {
+                  lo[j] += static_cast<double>(to_min[q][j]);
+                  hi[j] += static_cast<double>(to_max[q][j]);
+                }
+              }
+            }
+          }
         }
       }
     });
