@@ -10,11 +10,15 @@ the tree. It writes, under --out (default docs/):
   benchmarks.json  the raw numbers
   benchmarks.png   GB/s by op and size, one panel per dtype (needs matplotlib)
 
-Method (details in benchmarks.md): eager mode, TF's default thread pools. For
-each case the three contenders (tf_qdq, TF's built-in, the floor `x + 1` in the
-same dtype) run interleaved in rounds whose order rotates (A B C, B C A, ...);
-each call is timed with time.perf_counter around the call itself (CPU eager
-kernels run synchronously), and the median per contender is reported.
+Method (details in benchmarks.md): two modes, TF's default thread pools.
+Graph mode (float32): each contender is a `tf.function`, as Keras trains, so
+TF's allocator hands the same output buffers back call after call; this is the
+headline. Eager mode (every dtype): plain calls, each allocating a fresh
+output, whose page faults at 16M values set a much slower floor. For each case
+the three contenders (tf_qdq, TF's built-in, the floor `x + 1` in the same
+dtype) run interleaved in rounds whose order rotates (A B C, B C A, ...); each
+call is timed with time.perf_counter around the call itself (CPU kernels run
+synchronously), and the median per contender is reported.
 """
 import argparse
 import datetime
@@ -45,6 +49,9 @@ SIZES = {  # name -> 2-D shape [rows, cols]; channels: cols (last axis), rows (a
 }
 DTYPES = {"float32": tf.float32, "float16": tf.float16, "bfloat16": tf.bfloat16}
 QUICK_SIZES = ["64K", "1M"]
+MODES = ["graph", "eager"]
+GRAPH_DTYPES = ["float32"]  # graph mode: float32, the dtype training runs in
+BOUND_SIZES = ["1M", "16M"]  # sizes where the bound target applies
 
 # Traffic-bound factor, in units of the floor (one read + one write):
 ONE_PASS = 1.0   # one read, one write
@@ -398,8 +405,34 @@ def index_results(results):
   return {(r["op"], r["dtype"], r["size"]): r for r in results}
 
 
+def _target(text, rows, misses, note=""):
+  """A target's record: checked over `rows`, missed by `misses` (strings)."""
+  return {"target": text, "evaluated": bool(rows),
+          "met": bool(rows) and not misses, "checked": len(rows),
+          "misses": misses, "note": note}
+
+
+def evaluate_graph_targets(results, cases):
+  """The graph-mode targets (what training sees): the bound at 1M and 16M,
+  and at least TF's speed at every size."""
+  f32 = [r for r in results if r["dtype"] == "float32"]
+  rows = [r for r in f32 if r["size"] in BOUND_SIZES]
+  slow = [r for r in f32 if r["tf"]]
+  return [
+      _target(f"Graph mode: every op (per-tensor, per-channel on any axis, "
+              f"forward and gradient), float32 at 1M and 16M values: within "
+              f"{TARGET_BOUND}x of its graph-mode traffic bound", rows,
+              [f"{r['label']}, {r['size']}: {r['x_bound']:.2f}x the bound"
+               for r in rows if r["x_bound"] > TARGET_BOUND]),
+      _target("Graph mode: every op at least as fast as TF's built-in at "
+              "every size (float32)", slow,
+              [f"{r['label']}, {r['size']}: {r['ours_over_tf']:.2f}x TF's time"
+               for r in slow if r["ours_over_tf"] > 1.0]),
+  ]
+
+
 def evaluate_targets(results, cases, sizes, dtypes):
-  """Each target from the issue, computed from the data."""
+  """Each eager-mode target from the issues, computed from the data."""
   idx = index_results(results)
   targets = []
 
@@ -409,9 +442,9 @@ def evaluate_targets(results, cases, sizes, dtypes):
   misses = [(r["label"], r["x_bound"]) for r in rows
             if r["x_bound"] > TARGET_BOUND]
   targets.append({
-      "target": f"Every op (per-tensor, per-channel on any axis, forward and "
-                f"gradient), float32 at 16M values: within {TARGET_BOUND}x of "
-                f"its traffic bound",
+      "target": f"Eager mode: every op (per-tensor, per-channel on any axis, "
+                f"forward and gradient), float32 at 16M values: within "
+                f"{TARGET_BOUND}x of its eager traffic bound (page-fault floor)",
       "evaluated": bool(rows), "met": bool(rows) and not misses,
       "checked": len(rows),
       "misses": [f"{l}: {v:.2f}x the bound" for l, v in misses]})
@@ -424,8 +457,8 @@ def evaluate_targets(results, cases, sizes, dtypes):
   rows16 = [r for r in results if r["dtype"] != "float32" and r["tf"]]
   slow16 = [r for r in rows16 if r["ours_over_tf"] > 1.0]
   targets.append({
-      "target": "Every op at least as fast as TF's built-in at every size "
-                "(float32, eager), 1K values included",
+      "target": "Eager mode: every op at least as fast as TF's built-in at "
+                "every size (float32), 1K values included",
       "evaluated": bool(rows), "met": bool(rows) and not misses,
       "checked": len(rows),
       "misses": [f"{l}, {s}: {v:.2f}x TF's time" for l, s, v in misses],
@@ -448,7 +481,7 @@ def evaluate_targets(results, cases, sizes, dtypes):
       if ratio > TARGET_HALF:
         misses.append(f"{c.label}, {dt}: {ratio:.2f}x float32's time")
   targets.append({
-      "target": f"half and bfloat16 take about half of float32's time at 16M "
+      "target": f"Eager mode: half and bfloat16 take about half of float32's time at 16M "
                 f"(met when <= {TARGET_HALF:.3f}x, i.e. 0.5 x {TARGET_BOUND})",
       "evaluated": pairs > 0, "met": pairs > 0 and not misses,
       "checked": pairs, "misses": misses})
@@ -462,8 +495,9 @@ def evaluate_targets(results, cases, sizes, dtypes):
             for r in rows if r["speedup"] < TARGET_PER_CHANNEL]
   capped = sum(1 for _, _, cap in misses if cap < TARGET_PER_CHANNEL)
   targets.append({
-      "target": f"Per-channel ops at least {TARGET_PER_CHANNEL:.0f}x faster "
-                f"than TF's at 16M values (float32)",
+      "target": f"Eager mode: per-channel ops at least "
+                f"{TARGET_PER_CHANNEL:.0f}x faster than TF's at 16M values "
+                f"(float32)",
       "evaluated": bool(rows), "met": bool(rows) and not misses,
       "checked": len(rows),
       "misses": [f"{l}: {v:.1f}x (the traffic bound allows {cap:.1f}x)"
@@ -511,8 +545,7 @@ def headline_markdown(results, cases):
 
 
 def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
-                   runtime_s, png_name):
-  idx = index_results(results)
+                   runtime_s, png_name, graph_results=(), graph_targets=()):
   m = meta["machine"]
   out = []
   out.append("# tf-qdq benchmarks\n")
@@ -534,9 +567,20 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
   out.append("")
   out.append("## Method\n")
   out.append(
-      "- Eager mode (what users call), TF's default thread pools "
+      "- Two modes, TF's default thread pools "
       f"(intra-op {m['intra_op_threads']}, inter-op {m['inter_op_threads']}: "
-      "0 = one per core).\n"
+      "0 = one per core). **Graph mode** (float32; the headline): each "
+      "contender is a `tf.function(autograph=False)` over prebuilt input "
+      "tensors, called the way Keras calls a training step; TF's allocator "
+      "hands the output buffer freed by the previous call back to the next, "
+      "so the floor is the memory bandwidth. **Eager mode** (every dtype): "
+      "plain calls. Each eager call allocates a fresh output and, at 16M "
+      "values (64 MB), the allocator returns such a block to the OS and the "
+      "next call page-faults it in again: the eager floor at 16M is several "
+      "times the graph floor (compare the two 'floor' columns), and a kernel "
+      "that is compute-bound up to that time looks 'at the bound'. The eager "
+      "tables show what an interactive call costs; the graph tables what "
+      "training sees.\n"
       "- Contenders, for each case on the same inputs: **tf_qdq** (the public "
       "`tf_qdq.*` function), **TF** (the built-in: `tf.raw_ops."
       "QuantizeAndDequantizeV4`/`V4Grad`, `tf.quantization.fake_quant_*`; "
@@ -551,7 +595,8 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
       "while the floor and the traffic bound are in the 16-bit dtype (half "
       "the bytes).\n"
       "- The three contenders run interleaved in rounds whose order rotates "
-      "(A B C, B C A, C A B, ...), after a warm-up. Each call is timed with "
+      "(A B C, B C A, C A B, ...), after a warm-up, in one process; the floor "
+      "runs in the same mode as the op it bounds. Each call is timed with "
       "`time.perf_counter` around the call: CPU eager kernels execute "
       "synchronously, so the call returns once the output is computed "
       "(checked: the floor's time scales with size, below). Python's GC is "
@@ -574,12 +619,16 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
       "8 bits, range [-1, 1], inputs uniform in [-1.2, 1.2].")
   sanity = meta.get("floor_scaling")
   if sanity:
-    out.append("- Scaling check (float32 floor medians): " + ", ".join(
+    out.append("- Scaling check (float32 floor medians, eager): " + ", ".join(
         f"{k}: {fmt_time(v)}" for k, v in sanity.items()) + ".")
+  gsanity = meta.get("graph_floor_scaling")
+  if gsanity:
+    out.append("- The same in graph mode: " + ", ".join(
+        f"{k}: {fmt_time(v)}" for k, v in gsanity.items()) + ".")
   out.append("")
 
   out.append("## Targets\n")
-  for t in targets:
+  for t in list(graph_targets) + list(targets):
     if not t["evaluated"]:
       status = "not evaluated (its cases were not run)"
     elif t["met"]:
@@ -593,9 +642,10 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
       out.append(f"  - ({t['note']})")
   out.append("")
 
-  head = headline_markdown(results, cases)
+  head_mode = "graph" if graph_results else "eager"
+  head = headline_markdown(graph_results or results, cases)
   if head:
-    out.append("## Headline: float32, 16M values (64 MB)\n")
+    out.append(f"## Headline: {head_mode} mode, float32, 16M values (64 MB)\n")
     out.append(head)
     out.append("\nOne column per target; '>= TF' compares medians, so "
                "1.00-1.05x rows are ties within this machine's noise. Why "
@@ -605,29 +655,32 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
     out.append(f"![GB/s by op and size]({png_name})\n")
 
   out.append("## Full results\n")
-  for dt in dtypes:
-    tf_head = "TF" if dt == "float32" else "TF (float32 op, f32 copy)"
-    for size in sizes:
-      rows = [idx[(c.key, dt, size)] for c in cases if (c.key, dt, size) in idx]
-      if not rows:
-        continue
-      shape = SIZES[size]
-      out.append(f"### {dt}, {size} values {list(shape)}\n")
-      out.append(f"| op | bound | floor | {tf_head} | tf_qdq | speedup | "
-                 "x bound | tf_qdq GB/s | TF GB/s |")
-      out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-      for r in rows:
-        label = r["label"] + (f" ({r['tf_note']})" if r["tf_note"] else "")
-        out.append(
-            f"| {label} | {r['factor']:.1f}x | {fmt_time(r['floor']['median_s'])}"
-            f" | {fmt_time(r['tf']['median_s'])} | "
-            f"{fmt_time(r['ours']['median_s'])} | {fmt_x(r['speedup'])} | "
-            f"{fmt_x(r['x_bound'])} | {fmt_gbs(r['ours_gbs'])} | "
-            f"{fmt_gbs(r['tf_gbs'])} |")
-      fl = statistics.median(r["floor_gbs"] for r in rows)
-      note = ("" if size in ("1M", "16M") else " At this size per-call "
-              "overhead dominates: 'x bound' says little, and can be below 1.")
-      out.append(f"\nFloor: {fmt_gbs(fl)} GB/s (median over the rows).{note}\n")
+  for mode, res, dts in (("graph", graph_results, GRAPH_DTYPES),
+                         ("eager", results, dtypes)):
+    idx = index_results(res)
+    for dt in dts:
+      tf_head = "TF" if dt == "float32" else "TF (float32 op, f32 copy)"
+      for size in sizes:
+        rows = [idx[(c.key, dt, size)] for c in cases if (c.key, dt, size) in idx]
+        if not rows:
+          continue
+        shape = SIZES[size]
+        out.append(f"### {mode} mode, {dt}, {size} values {list(shape)}\n")
+        out.append(f"| op | bound | floor | {tf_head} | tf_qdq | speedup | "
+                   "x bound | tf_qdq GB/s | TF GB/s |")
+        out.append("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        for r in rows:
+          label = r["label"] + (f" ({r['tf_note']})" if r["tf_note"] else "")
+          out.append(
+              f"| {label} | {r['factor']:.1f}x | {fmt_time(r['floor']['median_s'])}"
+              f" | {fmt_time(r['tf']['median_s'])} | "
+              f"{fmt_time(r['ours']['median_s'])} | {fmt_x(r['speedup'])} | "
+              f"{fmt_x(r['x_bound'])} | {fmt_gbs(r['ours_gbs'])} | "
+              f"{fmt_gbs(r['tf_gbs'])} |")
+        fl = statistics.median(r["floor_gbs"] for r in rows)
+        note = ("" if size in ("1M", "16M") else " At this size per-call "
+                "overhead dominates: 'x bound' says little, and can be below 1.")
+        out.append(f"\nFloor: {fmt_gbs(fl)} GB/s (median over the rows).{note}\n")
 
   with open(path, "w") as f:
     f.write("\n".join(out).rstrip() + "\n")
@@ -742,6 +795,8 @@ def main(argv=None):
   p.add_argument("--ops", help="comma list of op keys (globs allowed): "
                  + ", ".join(c.key for c in CASES))
   p.add_argument("--dtypes", help=f"comma list of {', '.join(DTYPES)}")
+  p.add_argument("--modes", help=f"comma list of {', '.join(MODES)} "
+                 "(default both; graph mode runs float32 only)")
   p.add_argument("--out", default=os.path.join(root, "docs"),
                  help="output folder (default: docs/ of the checkout)")
   p.add_argument("--readme", default=os.path.join(root, "README.md"),
@@ -766,7 +821,7 @@ def main(argv=None):
     opts = meta["options"]
     cases = [c for c in CASES if c.key in opts["ops"]]
     write_outputs(args.out, args.readme, meta, results, cases, opts["sizes"],
-                  opts["dtypes"])
+                  opts["dtypes"], data.get("graph_results", []))
     return 0
 
   sizes = parse_list(args.sizes, list(SIZES), "size") or (
@@ -775,73 +830,94 @@ def main(argv=None):
   op_keys = parse_list(args.ops, [c.key for c in CASES], "op") or [
       c.key for c in CASES]
   cases = [c for c in CASES if c.key in op_keys]
+  modes = parse_list(args.modes, MODES, "mode") or list(MODES)
 
   machine = machine_info()
   print(f"tf-qdq benchmarks: {machine['cpu']}, {machine['nproc']} cores, "
         f"TF {machine['tensorflow']}, tf_qdq from {machine['tf_qdq_path']}",
         flush=True)
-  total = len(cases) * len(sizes) * len(dtypes)
+  graph_dtypes = [d for d in dtypes if d in GRAPH_DTYPES] if "graph" in modes else []
+  eager_dtypes = dtypes if "eager" in modes else []
+  total = len(cases) * len(sizes) * (len(graph_dtypes) + len(eager_dtypes))
   print(f"{total} cases: {len(cases)} ops x sizes {','.join(sizes)} x "
-        f"{','.join(dtypes)}", flush=True)
+        f"graph: {','.join(graph_dtypes) or '-'}, eager: "
+        f"{','.join(eager_dtypes) or '-'}", flush=True)
 
   t_start = time.perf_counter()
-  results = []
+  results, graph_results = [], []
   n = 0
   for size in sizes:
     shape = SIZES[size]
     elems = shape[0] * shape[1]
-    for dt_name in dtypes:
-      dtype = DTYPES[dt_name]
-      d = make_inputs(shape, dtype)
-      floor = floor_fn(d)
-      itemsize = dtype.size
-      plan = timing_plan(size, args.quick)
-      for c in cases:
-        n += 1
-        ours, ref = c.build(d)
-        t0 = time.perf_counter()
-        s = time_interleaved({"ours": ours, "tf": ref, "floor": floor}, *plan)
-        took = time.perf_counter() - t0
-        so, st, sf = (summarize(s["ours"]), summarize(s["tf"]),
-                      summarize(s["floor"]))
-        ideal_bytes = elems * itemsize * (2 if c.factor == ONE_PASS else 3)
-        bound_s = c.factor * sf["median_s"]
-        r = {
-            "op": c.key, "label": c.label, "tf_note": c.tf_note,
-            "dtype": dt_name, "size": size, "shape": list(shape),
-            "elements": elems, "axis": c.axis,
-            "channels": _channels(shape, c.axis), "per_channel": c.per_channel,
-            "factor": c.factor, "ideal_bytes": ideal_bytes,
-            "ours": so, "tf": st, "floor": sf,
-            "bound_s": bound_s,
-            "x_bound": so["median_s"] / bound_s,
-            "speedup": st["median_s"] / so["median_s"],
-            "ours_over_tf": so["median_s"] / st["median_s"],
-            "ours_gbs": ideal_bytes / so["median_s"] / 1e9,
-            "tf_gbs": ideal_bytes / st["median_s"] / 1e9,
-            "floor_gbs": 2 * elems * itemsize / sf["median_s"] / 1e9,
-            "rounds": so["n"], "case_seconds": took,
-        }
-        results.append(r)
-        print(f"[{n:3d}/{total}] {dt_name:8s} {size:>3s} {c.key:27s} "
-              f"tf_qdq {fmt_time(so['median_s']):>9s}  "
-              f"TF {fmt_time(st['median_s']):>9s}  "
-              f"floor {fmt_time(sf['median_s']):>9s}  "
-              f"speedup {r['speedup']:6.2f}x  {r['x_bound']:5.2f}x bound  "
-              f"({so['n']} rounds, {took:.1f} s)", flush=True)
-      del d, floor
-      gc.collect()
+    for mode, dts, out_list in (("graph", graph_dtypes, graph_results),
+                                ("eager", eager_dtypes, results)):
+      for dt_name in dts:
+        dtype = DTYPES[dt_name]
+        d = make_inputs(shape, dtype)
+        floor = floor_fn(d)
+        if mode == "graph":
+          floor = tf.function(floor, autograph=False)
+        itemsize = dtype.size
+        plan = timing_plan(size, args.quick)
+        for c in cases:
+          n += 1
+          ours, ref = c.build(d)
+          if mode == "graph":
+            ours = tf.function(ours, autograph=False)
+            ref = tf.function(ref, autograph=False)
+          t0 = time.perf_counter()
+          s = time_interleaved({"ours": ours, "tf": ref, "floor": floor}, *plan)
+          took = time.perf_counter() - t0
+          so, st, sf = (summarize(s["ours"]), summarize(s["tf"]),
+                        summarize(s["floor"]))
+          ideal_bytes = elems * itemsize * (2 if c.factor == ONE_PASS else 3)
+          bound_s = c.factor * sf["median_s"]
+          r = {
+              "mode": mode,
+              "op": c.key, "label": c.label, "tf_note": c.tf_note,
+              "dtype": dt_name, "size": size, "shape": list(shape),
+              "elements": elems, "axis": c.axis,
+              "channels": _channels(shape, c.axis), "per_channel": c.per_channel,
+              "factor": c.factor, "ideal_bytes": ideal_bytes,
+              "ours": so, "tf": st, "floor": sf,
+              "bound_s": bound_s,
+              "x_bound": so["median_s"] / bound_s,
+              "speedup": st["median_s"] / so["median_s"],
+              "ours_over_tf": so["median_s"] / st["median_s"],
+              "ours_gbs": ideal_bytes / so["median_s"] / 1e9,
+              "tf_gbs": ideal_bytes / st["median_s"] / 1e9,
+              "floor_gbs": 2 * elems * itemsize / sf["median_s"] / 1e9,
+              "rounds": so["n"], "case_seconds": took,
+          }
+          out_list.append(r)
+          print(f"[{n:3d}/{total}] {mode:5s} {dt_name:8s} {size:>3s} {c.key:27s} "
+                f"tf_qdq {fmt_time(so['median_s']):>9s}  "
+                f"TF {fmt_time(st['median_s']):>9s}  "
+                f"floor {fmt_time(sf['median_s']):>9s}  "
+                f"speedup {r['speedup']:6.2f}x  {r['x_bound']:5.2f}x bound  "
+                f"({so['n']} rounds, {took:.1f} s)", flush=True)
+        del d, floor
+        gc.collect()
 
   runtime = time.perf_counter() - t_start
   meta = {
       "machine": machine, "runtime_s": runtime, "loadavg_end": _loadavg(),
       "options": {"quick": args.quick, "sizes": sizes, "dtypes": dtypes,
-                  "ops": [c.key for c in cases]},
+                  "modes": modes, "ops": [c.key for c in cases]},
       "timing_plan": {size: timing_plan(size, args.quick) for size in sizes},
       "targets_spec": {"bound": TARGET_BOUND,
                        "per_channel_speedup": TARGET_PER_CHANNEL,
                        "half_ratio": TARGET_HALF},
   }
+  meta["floor_scaling"] = floor_scaling(results, cases, sizes)
+  meta["graph_floor_scaling"] = floor_scaling(graph_results, cases, sizes)
+  write_outputs(args.out, args.readme, meta, results, cases, sizes, dtypes,
+                graph_results)
+  return 0
+
+
+def floor_scaling(results, cases, sizes):
+  """Size -> median float32 floor time over the cases (the scaling check)."""
   idx = index_results(results)
   scaling = {}
   for size in sizes:
@@ -849,14 +925,15 @@ def main(argv=None):
           if (c.key, "float32", size) in idx]
     if fl:
       scaling[size] = statistics.median(fl)
-  meta["floor_scaling"] = scaling
-  write_outputs(args.out, args.readme, meta, results, cases, sizes, dtypes)
-  return 0
+  return scaling
 
 
-def write_outputs(out_dir, readme, meta, results, cases, sizes, dtypes):
+def write_outputs(out_dir, readme, meta, results, cases, sizes, dtypes,
+                  graph_results=()):
   """Writes benchmarks.{md,json,png} under out_dir and prints the summary."""
   runtime = meta["runtime_s"]
+  graph_results = list(graph_results)
+  graph_targets = evaluate_graph_targets(graph_results, cases) if graph_results else []
   targets = evaluate_targets(results, cases, sizes, dtypes)
   os.makedirs(out_dir, exist_ok=True)
   png_name = "benchmarks.png"
@@ -864,19 +941,20 @@ def write_outputs(out_dir, readme, meta, results, cases, sizes, dtypes):
                         sizes, dtypes)
   write_markdown(os.path.join(out_dir, "benchmarks.md"), meta, results, cases,
                  sizes, dtypes, targets, runtime,
-                 png_name if wrote_png else None)
+                 png_name if wrote_png else None, graph_results, graph_targets)
   with open(os.path.join(out_dir, "benchmarks.json"), "w") as f:
-    json.dump({"meta": meta, "targets": targets, "results": results}, f,
-              indent=1)
+    json.dump({"meta": meta, "targets": graph_targets + targets,
+               "graph_results": graph_results, "results": results}, f, indent=1)
     f.write("\n")
 
   print(f"\nsuite ran {runtime:.0f} s; wrote {out_dir}/benchmarks.md, "
         f"benchmarks.json" + (", benchmarks.png" if wrote_png else ""))
-  head = headline_markdown(results, cases)
+  head = headline_markdown(graph_results or results, cases)
   if head:
-    print("\nHeadline (float32, 16M values):\n" + head)
+    print(f"\nHeadline ({'graph' if graph_results else 'eager'} mode, "
+          "float32, 16M values):\n" + head)
   print("\nTargets:")
-  for t in targets:
+  for t in graph_targets + targets:
     state = ("not evaluated" if not t["evaluated"] else
              "met" if t["met"] else f"NOT met ({len(t['misses'])} miss)")
     print(f"- {t['target']}: {state}")
@@ -884,7 +962,7 @@ def write_outputs(out_dir, readme, meta, results, cases, sizes, dtypes):
       print(f"    {miss}")
     if t.get("note"):
       print(f"    ({t['note']})")
-  if readme and update_readme(readme, results, cases):
+  if readme and update_readme(readme, graph_results or results, cases):
     print(f"updated the headline table in {readme}")
   return 0
 
