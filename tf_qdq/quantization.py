@@ -122,12 +122,20 @@ def _qdq_attrs(signed_input, num_bits, range_given, round_mode, narrow_range,
           _int_attr(axis, "axis", -1))
 
 
+# The common case first: an exact int in int64 and an exact bool (or float)
+# are what TF's make_int/make_bool/make_float would return unchanged, and
+# skipping those calls is most of the Python layer's cost on 1K values.
 def _fake_quant_attrs(num_bits, narrow_range):
+  if (num_bits.__class__ is int and narrow_range.__class__ is bool and
+      _INT64_MIN <= num_bits <= _INT64_MAX):
+    return num_bits, narrow_range
   return (_int_attr(num_bits, "num_bits", 8),
           _bool_attr(narrow_range, "narrow_range", False))
 
 
 def _args_attrs(min, max, num_bits, narrow_range):  # pylint: disable=redefined-builtin
+  if min.__class__ is float and max.__class__ is float:
+    return (min, max) + _fake_quant_attrs(num_bits, narrow_range)
   return ((_float_attr(min, "min", -6.0), _float_attr(max, "max", 6.0)) +
           _fake_quant_attrs(num_bits, narrow_range))
 
