@@ -213,24 +213,20 @@ class ActivationQuantizer(keras.layers.Layer):
     batch_min, batch_max = _finite_range(x)
     batch_min, batch_max = cross_replica_range(batch_min, batch_max)
     # +inf > -inf: no finite value in the global batch.
-    has_data = batch_min <= batch_max
-    batch_min = tf.minimum(tf.cast(batch_min, tf.float32), 0.0)
-    batch_max = tf.maximum(tf.cast(batch_max, tf.float32), 0.0)
-    old_min, old_max = self.min.value, self.max.value
-    initialized = self.initialized.value > 0
-    m = self.momentum
-    # An all-NaN/inf batch would be [0, 0] after the widening, which would
-    # pull the range towards 0: has_data keeps the range instead.
-    new_min = tf.where(initialized, old_min * m + batch_min * (1.0 - m),
-                       batch_min)
-    new_max = tf.where(initialized, old_max * m + batch_max * (1.0 - m),
-                       batch_max)
-    new_min = tf.where(has_data, new_min, old_min)
-    new_max = tf.where(has_data, new_max, old_max)
+    has_data = tf.cast(batch_min <= batch_max, tf.float32)
+    # Widened to hold 0, the batch range is finite even then ([0, 0]).
+    batch = tf.stack([tf.minimum(tf.cast(batch_min, tf.float32), 0.0),
+                      tf.maximum(tf.cast(batch_max, tf.float32), 0.0)])
+    old = tf.stack([self.min.value, self.max.value])
+    initialized = self.initialized.value
+    # The weight of the batch: 1 - momentum once initialized, 1 for the first
+    # batch, 0 for a batch without a finite value (the range stays).
+    weight = has_data * (1.0 - self.momentum * initialized)
+    new = old * (1.0 - weight) + batch * weight
+    new_min, new_max = tf.unstack(new)
     self.min.assign(new_min)
     self.max.assign(new_max)
-    self.initialized.assign(tf.where(has_data, 1.0,
-                                     tf.cast(initialized, tf.float32)))
+    self.initialized.assign(tf.maximum(initialized, has_data))
     return new_min, new_max
 
   def compute_output_shape(self, input_shape):
