@@ -17,6 +17,7 @@ import tensorflow as tf
 
 import tf_qdq.keras as qk
 from tf_qdq._keras_export import litert_float_ops
+from tf_qdq.export import tf_qdq_ops_in as rewrite_ops_in
 from _qat_models import ARCHITECTURES, agreement, data, output_step, trained_qat
 
 _TRAINED = {}
@@ -239,3 +240,32 @@ def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path):
   tflite = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
   _check_agreement("mobilenet_v2_style LiteRT, symmetric", reference,
                    qk.run_litert(tflite, held), output_step(qat))
+
+
+def test_keras_model_export_ships_the_int8_model_too(tmp_path):
+  """qat.export(path, format="litert"), Keras' own spelling, on the model
+  quantize_model returns and on one reloaded from a .keras file."""
+  import keras
+  _, qat = _trained("mlp")
+  assert isinstance(qat, qk.QuantizedModel)
+  ours = qk.export(qat, str(tmp_path / "a.tflite"), verbose=False)
+  theirs = qat.export(str(tmp_path / "b.tflite"), format="litert",
+                      verbose=False)
+  x, _ = _held_out(qat)
+  np.testing.assert_array_equal(qk.run_litert(ours, x),
+                                qk.run_litert(theirs, x))
+  qat.save(str(tmp_path / "m.keras"))
+  reloaded = keras.models.load_model(str(tmp_path / "m.keras"))
+  assert isinstance(reloaded, qk.QuantizedModel)
+  reloaded.export(str(tmp_path / "sm"), verbose=False)  # tf_saved_model
+  assert rewrite_ops_in(str(tmp_path / "sm")) == set()
+
+
+def test_export_refuses_an_empty_range(tmp_path):
+  import keras
+  inputs = keras.Input((4,))
+  model = keras.Model(inputs, keras.layers.Dense(2, activation="relu")(inputs))
+  qat = qk.quantize_model(model, verbose=False)
+  qat(np.zeros((8, 4), np.float32), training=True)  # the output: only zeros
+  with pytest.raises(ValueError, match="empty range.*dead ReLU"):
+    qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)

@@ -52,6 +52,15 @@ def _check_int8_scheme(model, format):  # pylint: disable=redefined-builtin
         f"tf_qdq.keras.export(format={format!r}): the model has no "
         "tf_qdq quantizer; make a QAT copy with "
         "tf_qdq.keras.quantize_model(model) first.")
+  if format != "tf_saved_model":
+    empty = [f"{q.name} {q.range()}" for q in quantizers
+             if not q.range()[1] > q.range()[0]]
+    if empty:
+      raise ValueError(
+          f"tf_qdq.keras.export(format={format!r}): quantizers with an empty "
+          f"range: {', '.join(empty)}. An int8 tensor needs a scale > 0; the "
+          "layer before saw only zeros in training (a dead ReLU?). Train on "
+          "real data, or give that quantizer a range (init_min/init_max).")
   stale = [q.name for q in quantizers if not q.is_calibrated]
   if stale:
     warnings.warn(

@@ -224,6 +224,25 @@ class _Rebuild:
     return out, last
 
 
+@keras.saving.register_keras_serializable(package="tf_qdq")
+class QuantizedModel(keras.Model):
+  """The functional model quantize_model returns (int8 scheme). It is a
+  keras.Model in every way but one: `export` ships the int8 model through
+  tf_qdq.keras.export for "litert"/"tflite", "onnx" and "tf_saved_model"
+  (Keras' own export would trace the training-time graph, whose tf_qdq ops
+  no converter reads). Other formats go to keras.Model.export."""
+
+  def export(self, filepath, format="tf_saved_model", verbose=None,  # pylint: disable=redefined-builtin
+             input_signature=None, **kwargs):
+    from tf_qdq import _keras_export  # pylint: disable=import-outside-toplevel
+    if format not in _keras_export.FORMATS:
+      return super().export(filepath, format=format, verbose=verbose,
+                            input_signature=input_signature, **kwargs)
+    return _keras_export.export(self, filepath, format=format,
+                                verbose=True if verbose is None else verbose,
+                                input_signature=input_signature, **kwargs)
+
+
 def _copy_weights(new, source):
   if isinstance(new, _int8.QuantizedLayer):
     layer, batch_norm = source
@@ -257,9 +276,9 @@ def quantize_model_int8(model, num_bits=8, per_channel_weights=True,
                                      "float64") else x
                       for name, x in zip(names, inputs)]
   outputs = rebuild.run(graph, quantized_inputs)
-  qat = keras.Model(inputs if len(inputs) > 1 else inputs[0],
-                    outputs if len(outputs) > 1 else outputs[0],
-                    name=f"{model.name}_qat")
+  qat = QuantizedModel(inputs if len(inputs) > 1 else inputs[0],
+                       outputs if len(outputs) > 1 else outputs[0],
+                       name=f"{model.name}_qat")
   for new, source in rebuild.weight_sources:
     _copy_weights(new, source)
   qat.quantized_layers = tuple(rebuild.quantized)

@@ -5,6 +5,7 @@ the runtimes that run int8 models.
     qat = qk.quantize_model(float_model)          # the "int8" scheme
     qat.compile(...); qat.fit(...)                # fine-tune
     qk.export(qat, "model.tflite")                # LiteRT, fully int8
+    qat.export("model.tflite", format="litert")   # the same, Keras' spelling
     qk.export(qat, "serving/1", format="tf_saved_model")  # no tf_qdq needed
     qk.export(qat, "model.onnx", format="onnx")
 
@@ -43,11 +44,12 @@ from tf_qdq._keras_layers import FakeQuant
 from tf_qdq._keras_layers import QuantizeDequantize
 from tf_qdq._keras_layers import QuantizeWrapper
 from tf_qdq._keras_layers import quantize_model_symmetric_qdq
+from tf_qdq._keras_transform import QuantizedModel
 from tf_qdq._keras_transform import quantize_model_int8
 
 __all__ = ["ActivationQuantizer", "FakeQuant", "QuantizeDequantize",
-           "QuantizeWrapper", "QuantizedLayer", "export", "quantize_model",
-           "run_litert"]
+           "QuantizeWrapper", "QuantizedLayer", "QuantizedModel", "export",
+           "quantize_model", "run_litert"]
 
 SCHEMES = ("int8", "symmetric_qdq")
 
