@@ -269,3 +269,34 @@ def test_export_refuses_an_empty_range(tmp_path):
   qat(np.zeros((8, 4), np.float32), training=True)  # the output: only zeros
   with pytest.raises(ValueError, match="empty range.*dead ReLU"):
     qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+
+
+def test_two_inputs_and_a_nested_model_ship(tmp_path):
+  """Multi-input functional models and nested Sequentials are rebuilt (the
+  nested model inlined) and export like flat ones."""
+  import keras
+  keras.utils.set_random_seed(4)
+  a, b = keras.Input((8,), name="a"), keras.Input((6,), name="b")
+  branch = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8),
+                             keras.layers.BatchNormalization(),
+                             keras.layers.ReLU()], name="branch")
+  h = keras.layers.Concatenate()([keras.layers.Dense(8, activation="relu")(a),
+                                  branch(b)])
+  model = keras.Model([a, b], keras.layers.Dense(4)(h))
+  qat = qk.quantize_model(model, verbose=False)
+  assert len(qat.folded_batch_norms) == 1  # inside the nested Sequential
+  rng = np.random.default_rng(5)
+  xa = rng.normal(size=(128, 8)).astype(np.float32)
+  xb = rng.normal(size=(128, 6)).astype(np.float32)
+  qat.compile(keras.optimizers.Adam(1e-3), "mse")
+  qat.fit([xa, xb], rng.normal(size=(128, 4)), epochs=2, verbose=0)
+  reference = qat([xa, xb], training=False).numpy()
+  path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  out = qk.run_litert(path, {"a": xa, "b": xb})
+  _check_agreement("two inputs LiteRT", reference, out, output_step(qat))
+  saved = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
+                    verbose=False)
+  served = tf.saved_model.load(saved).signatures["serving_default"]
+  got = list(served(a=tf.constant(xa), b=tf.constant(xb)).values())[0]
+  np.testing.assert_array_equal(got.numpy().view(np.uint32),
+                                reference.view(np.uint32))

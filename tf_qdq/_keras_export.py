@@ -181,8 +181,19 @@ def _export_litert(model, filepath, input_signature, verbose,
   return filepath
 
 
+def _input_key(tensor_name, inputs):
+  """The key of `inputs` that a LiteRT input tensor (named like
+  "serving_default_<name>:0") stands for."""
+  for key in inputs:
+    if tensor_name in (key, f"serving_default_{key}:0", f"{key}:0"):
+      return key
+  raise KeyError(f"run_litert: no input for the model's input {tensor_name!r} "
+                 f"among {sorted(inputs)}.")
+
+
 def run_litert(filepath, inputs, reference_kernels=False, num_threads=None):
-  """Runs a .tflite model on `inputs` (one array or a list, batch first) one
+  """Runs a .tflite model on `inputs` (one array, a list in the .tflite's
+  input order, or a dict by input name; batch first) one
   sample at a time, quantizing int8 inputs and dequantizing int8 outputs with
   the model's own parameters; returns the float outputs (an array, or a list
   for several outputs). `reference_kernels`: TFLite's reference kernels
@@ -195,6 +206,8 @@ def run_litert(filepath, inputs, reference_kernels=False, num_threads=None):
                               num_threads=num_threads)
   in_details = interp.get_input_details()
   out_details = interp.get_output_details()
+  if isinstance(inputs, dict):  # by input name, in the model's own order
+    inputs = [inputs[_input_key(d["name"], inputs)] for d in in_details]
   inputs = [inputs] if not isinstance(inputs, (list, tuple)) else list(inputs)
   n = len(inputs[0])
   for d, x in zip(in_details, inputs):

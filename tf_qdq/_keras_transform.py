@@ -10,6 +10,8 @@ The rebuild walks the model's nodes in order and, for each:
 * Add, Subtract, Multiply, Concatenate, average/global-average pooling,
   standalone activations: the layer, then an ActivationQuantizer (a fixed
   range for softmax, sigmoid and tanh, as TFLite's int8 kernels have);
+* a tensor that only feeds a Concatenate gets no quantizer: TFLite gives it
+  the Concatenate's scale;
 * max pooling, reshapes, padding, cropping, dropout, ...: copied, keeping
   their input's quantization (int8 kernels that do not rescale);
 * anything else: copied and its output quantized, with a warning naming it:
@@ -66,6 +68,25 @@ def activation_name(layer):
   return name if isinstance(name, str) else None
 
 
+def _feeds_concatenate(tensor, sole_consumer):
+  """Whether `tensor` only feeds a Concatenate. TFLite's int8 CONCATENATION
+  has one scale for its inputs and output, so the converter gives such a
+  tensor the Concatenate's quantization: it gets no quantizer of its own (as
+  tfmot's ConcatTransform does)."""
+  follower = sole_consumer(tensor, across=True)
+  return follower is not None and isinstance(follower.operation,
+                                             L.Concatenate)
+
+
+def _functional_graph(op):
+  """The functional graph of a nested Sequential/functional model (None for
+  anything else, and for subclassed models)."""
+  if not isinstance(op, keras.Model):
+    return None
+  graph = op._functional if isinstance(op, keras.Sequential) else op  # pylint: disable=protected-access
+  return graph if hasattr(graph, "_nodes_by_depth") else None
+
+
 def _copy(layer, **overrides):
   config = {**layer.get_config(), **overrides}
   return layer.__class__.from_config(config)
@@ -99,8 +120,9 @@ class _Rebuild:
 
   # -- the walk -----------------------------------------------------------------
 
-  def run(self, graph, new_inputs):
-    """Maps `graph`'s outputs given new tensors for its inputs."""
+  def run(self, graph, new_inputs, outer=None):
+    """Maps `graph`'s outputs given new tensors for its inputs. `outer`: for
+    a nested graph, the enclosing graph's sole consumer of each output."""
     tensors = {id(old): new for old, new in zip(graph.inputs, new_inputs)}
     consumers = {}
     nodes = []
@@ -114,11 +136,14 @@ class _Rebuild:
     outputs = {id(t) for t in graph.outputs}
     absorbed = set()
 
-    def sole_consumer(t):
+    def sole_consumer(t, across=False):
+      """The one node that uses `t`, if one does. `across`: also beyond the
+      graph's outputs (into the enclosing graph): only to decide where
+      quantizers go, never to absorb a node of another graph."""
+      if id(t) in outputs:
+        return outer(t) if across and outer is not None else None
       users = consumers.get(id(t), [])
-      if len(users) == 1 and id(t) not in outputs:
-        return users[0]
-      return None
+      return users[0] if len(users) == 1 else None
 
     for node in nodes:
       if id(node) in absorbed:
@@ -127,9 +152,12 @@ class _Rebuild:
         continue
       args, kwargs = node.arguments.fill_in(tensors)
       op = node.operation
-      if isinstance(op, keras.Model) and hasattr(op, "_nodes_by_depth"):
-        inner = op._functional if isinstance(op, keras.Sequential) else op  # pylint: disable=protected-access
-        result = self.run(inner, [tensors[id(t)] for t in node.input_tensors])
+      inner = _functional_graph(op)
+      if inner is not None:
+        exits = {id(t): n for t, n in zip(inner.outputs, node.output_tensors)}
+        result = self.run(
+            inner, [tensors[id(t)] for t in node.input_tensors],
+            lambda t, exits=exits: sole_consumer(exits[id(t)], across=True))
         for old, new in zip(node.output_tensors, result):
           tensors[id(old)] = new
         continue
@@ -153,8 +181,10 @@ class _Rebuild:
     if isinstance(op, L.InputLayer):
       return out, node
     dtype = copy.dtype_policy
+    if _feeds_concatenate(node.output_tensors[0], sole_consumer):
+      return out, node  # the Concatenate's quantizer is this tensor's
     if isinstance(op, _REQUANTIZING):
-      follower = sole_consumer(node.output_tensors[0])
+      follower = sole_consumer(node.output_tensors[0], across=True)
       if (isinstance(op, (L.Add,)) and follower is not None and
           activation_name(follower.operation) in ("relu", "relu6")):
         return out, node  # the ReLU quantizes; TFLite fuses it into ADD
@@ -205,7 +235,11 @@ class _Rebuild:
         copy, batch_norm=bn_copy, activation=fused,
         use_bias=op.use_bias, num_bits=self.num_bits,
         per_channel=self.per_channel, freeze_bn_delay=self.freeze_bn_delay,
-        symmetric_output=self.symmetric, dtype=op.dtype_policy, name=self.unique(f"quant_{op.name}"))
+        quantize_output=not (act in _int8.FUSED_ACTIVATIONS and
+                             _feeds_concatenate(last.output_tensors[0],
+                                                sole_consumer)),
+        symmetric_output=self.symmetric, dtype=op.dtype_policy,
+        name=self.unique(f"quant_{op.name}"))
     self.quantized.append(op.name)
     if batch_norm is not None:
       self.folded.append(batch_norm.name)
@@ -259,8 +293,8 @@ def quantize_model_int8(model, num_bits=8, per_channel_weights=True,
                         freeze_bn_delay=None, symmetric_activations=False,
                         verbose=True):
   """The "int8" scheme of tf_qdq.keras.quantize_model."""
-  graph = model._functional if isinstance(model, keras.Sequential) else model  # pylint: disable=protected-access
-  if graph is None or not hasattr(graph, "_nodes_by_depth"):
+  graph = _functional_graph(model)
+  if graph is None:
     raise ValueError(
         "quantize_model: the model has no functional graph (a subclassed "
         "model, or a Sequential without an Input); rebuild it with "
