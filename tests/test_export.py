@@ -300,3 +300,23 @@ def test_two_inputs_and_a_nested_model_ship(tmp_path):
   got = list(served(a=tf.constant(xa), b=tf.constant(xb)).values())[0]
   np.testing.assert_array_equal(got.numpy().view(np.uint32),
                                 reference.view(np.uint32))
+
+
+def test_conv3d_is_named_before_and_at_litert_export(tmp_path):
+  import keras
+  x = keras.Input((6, 6, 6, 2))
+  y = keras.layers.Conv3D(4, 3, activation="relu", name="volume")(x)
+  y = keras.layers.GlobalAveragePooling3D()(y)
+  qat = qk.quantize_model(keras.Model(x, keras.layers.Dense(3)(y)),
+                          verbose=False)
+  assert any(name == "volume" and "CONV_3D" in why
+             for name, why in qat.quantization_warnings)
+  assert "volume" in qat.quantized_layers
+  assert "volume" not in qat.unquantized_layers
+  inputs = np.random.default_rng(0).normal(size=(16, 6, 6, 6, 2))
+  qat(inputs.astype(np.float32), training=True)
+  with pytest.raises(ValueError, match="CONV_3D -> .*volume"):
+    qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  with pytest.warns(UserWarning, match="CONV_3D"):
+    qk.export(qat, str(tmp_path / "f.tflite"), verbose=False,
+              allow_float_ops=True)

@@ -241,6 +241,11 @@ class _Rebuild:
         symmetric_output=self.symmetric, dtype=op.dtype_policy,
         name=self.unique(f"quant_{op.name}"))
     self.quantized.append(op.name)
+    if isinstance(op, L.Conv3D):
+      self.warnings.append((op.name, (
+          "Conv3D is quantized, but LiteRT has no int8 CONV_3D: it ships to "
+          "ONNX and the stock SavedModel, and to LiteRT only in float "
+          "(export(..., allow_float_ops=True))")))
     if batch_norm is not None:
       self.folded.append(batch_norm.name)
     self.weight_sources.append((wrapper, (op, batch_norm)))
@@ -317,7 +322,8 @@ def quantize_model_int8(model, num_bits=8, per_channel_weights=True,
     _copy_weights(new, source)
   qat.quantized_layers = tuple(rebuild.quantized)
   qat.folded_batch_norms = tuple(rebuild.folded)
-  qat.unquantized_layers = tuple(name for name, _ in rebuild.warnings)
+  qat.unquantized_layers = tuple(name for name, _ in rebuild.warnings
+                                 if name not in rebuild.quantized)
   qat.quantization_warnings = tuple(rebuild.warnings)
   message = (f"tf_qdq.keras.quantize_model (int8): {len(rebuild.quantized)} "
              f"Conv/Dense layers with {num_bits}-bit weights, "
