@@ -17,8 +17,9 @@ import numpy as np
 
 import tf_qdq
 
-_SCRIPT = textwrap.dedent("""
-    import json, sys
+# Each script is _HEADER, then its data, build() and record(), then _FIT_BOTH.
+_HEADER = textwrap.dedent("""
+    import json
     import numpy as np
     import tensorflow as tf
     cpu = tf.config.list_physical_devices("CPU")[0]
@@ -27,6 +28,23 @@ _SCRIPT = textwrap.dedent("""
     import keras
     import tf_qdq.keras as qk
     rng = np.random.default_rng(0)
+""")
+
+_FIT_BOTH = textwrap.dedent("""
+    result = {}
+    strategies = {
+        "one_device": tf.distribute.OneDeviceStrategy("/cpu:0"),
+        "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+    }
+    for name, strategy in strategies.items():
+      with strategy.scope():
+        model = build()
+      model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+      record(result, name, model, strategy)
+    print("RESULT " + json.dumps(result))
+""")
+
+_SCRIPT = _HEADER + textwrap.dedent("""
     x = (rng.standard_normal((64, 6)) * 3).astype(np.float32)
     y = rng.standard_normal((64, 3)).astype(np.float32)
 
@@ -44,15 +62,7 @@ _SCRIPT = textwrap.dedent("""
       out.compile(keras.optimizers.SGD(0.05), "mse")
       return out
 
-    result = {}
-    strategies = {
-        "one_device": tf.distribute.OneDeviceStrategy("/cpu:0"),
-        "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
-    }
-    for name, strategy in strategies.items():
-      with strategy.scope():
-        model = build()
-      model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    def record(result, name, model, strategy):
       result[name] = {v.path: np.asarray(v.numpy()).tolist()
                       for v in model.variables}
       if name == "mirrored":
@@ -61,8 +71,7 @@ _SCRIPT = textwrap.dedent("""
         result["kinds"] = {  # the tf.Variable behind each Keras variable
             v.path: [type(v._value).__name__, str(v._value.aggregation)]
             for v in (ema.min, ema.max, ema.initialized)}
-    print("RESULT " + json.dumps(result))
-""")
+""") + _FIT_BOTH
 
 
 def _run(script):
@@ -101,16 +110,7 @@ def test_mirrored_strategy_matches_one_device():
                                err_msg=path)
 
 
-_INT8_SCRIPT = textwrap.dedent("""
-    import json
-    import numpy as np
-    import tensorflow as tf
-    cpu = tf.config.list_physical_devices("CPU")[0]
-    tf.config.set_logical_device_configuration(
-        cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-    import keras
-    import tf_qdq.keras as qk
-    rng = np.random.default_rng(0)
+_INT8_SCRIPT = _HEADER + textwrap.dedent("""
     x = (rng.standard_normal((64, 6, 6, 2)) * 3).astype(np.float32)
     y = rng.standard_normal((64, 3)).astype(np.float32)
 
@@ -126,20 +126,12 @@ _INT8_SCRIPT = textwrap.dedent("""
       qat.compile(keras.optimizers.SGD(0.05), "mse")
       return qat
 
-    result = {}
-    strategies = {
-        "one_device": tf.distribute.OneDeviceStrategy("/cpu:0"),
-        "mirrored": tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
-    }
-    for name, strategy in strategies.items():
-      with strategy.scope():
-        model = build()
-      model.fit(x, y, batch_size=32, epochs=2, shuffle=False, verbose=0)
+    def record(result, name, model, strategy):
+      del strategy
       # In model order: auto-generated layer names differ between builds.
       result[name] = [[v.path.split("/")[-1], np.asarray(v.numpy()).tolist()]
                       for v in model.variables]
-    print("RESULT " + json.dumps(result))
-""")
+""") + _FIT_BOTH
 
 
 def test_int8_scheme_under_mirrored_strategy_matches_one_device():
