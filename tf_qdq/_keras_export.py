@@ -291,11 +291,10 @@ def export(model, filepath, format="litert", verbose=True,  # pylint: disable=re
                     f"{type(model).__name__}.")
   if format in ("litert", "tflite"):
     return _export_litert(model, filepath, input_signature, verbose, **kwargs)
-  if kwargs:
-    if format == "tf_saved_model":
+  if format == "tf_saved_model":
+    if kwargs:
       raise TypeError(f"tf_qdq.keras.export(format='tf_saved_model'): "
                       f"unexpected options {sorted(kwargs)}.")
-  if format == "tf_saved_model":
     return _export_saved_model(model, filepath, input_signature, verbose)
   from tf_qdq import _keras_onnx  # pylint: disable=import-outside-toplevel
   _check_int8_scheme(model, "onnx")
