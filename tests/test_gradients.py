@@ -29,7 +29,7 @@ f32 = np.float32
 
 
 def nudge(mn, mx, num_bits=8, narrow_range=False):
-  """Spec §4.3 in float32: (nudged_min, nudged_max)."""
+  """docs/semantics.md §4.3 in float32: (nudged_min, nudged_max)."""
   qmin = f32(1 if narrow_range else 0)
   qmax = f32(2**num_bits - 1)
   mn, mx = f32(mn), f32(mx)
@@ -135,7 +135,7 @@ def test_fake_quant_vars_first_order_matches_tf(mn, mx, num_bits, narrow, x, up)
 
 
 def test_fake_quant_vars_spec_example():
-  """Spec §5.3: with [-0.1, 0.9], x=-0.1 lies below the nudged min
+  """docs/semantics.md §5.3: with [-0.1, 0.9], x=-0.1 lies below the nudged min
   (-0.098039225) and counts toward the min backprop."""
   x = np.array([-0.1, 0.9], f32)
   dx, dmin, dmax = tape_grads(lambda t, a, b: tf_qdq.fake_quant_with_min_max_vars(

@@ -1,4 +1,4 @@
-"""Hostile inputs (spec §9): every CVE trigger that maps onto a tf-qdq op, the
+"""Hostile inputs (docs/semantics.md §9): every CVE trigger that maps onto a tf-qdq op, the
 three aborts still reachable in TF 2.21 mapped onto our ops, and a few 16-bit
 variants. Each must end in a Python exception, never in a crash.
 
@@ -481,7 +481,7 @@ def test_harness_reports_an_abort(results):
 
 
 def test_harness_reports_tf_abort_on_per_channel_scalar(results):
-  """TF 2.21's own kernel aborts here (spec §6, §9): the harness sees it, and
+  """TF 2.21's own kernel aborts here (docs/semantics.md §6, §9): the harness sees it, and
   the other cases still ran."""
   r = results["selfcheck_tf_per_channel_scalar_aborts"]
   assert r["rc"] == -6, r

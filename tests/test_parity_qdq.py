@@ -1,6 +1,6 @@
 """Bit parity of tf_qdq's QuantizeAndDequantizeV4/V2 and V4Grad with TF 2.21.
 
-Parity (spec: shared/spec/tf-2.21-op-semantics.md, and the project's documented
+Parity (docs/semantics.md, and the project's documented
 deviations):
 * float32/float64: bit-exact with TF's CPU kernels in this process;
 * half/bfloat16: bit-exact with tf.cast(TF's float32 op on the upcast inputs);

@@ -1,4 +1,4 @@
-"""Graph-mode shape functions of the tf-qdq ops (spec §2.2, §3.2, §4.1, §5.1,
+"""Graph-mode shape functions of the tf-qdq ops (docs/semantics.md §2.2, §3.2, §4.1, §5.1,
 §6), compared with TensorFlow's built-in ops traced the same way.
 
 Shapes are given to tf.function as tf.TensorSpec with unknown dims (None) or
@@ -84,7 +84,7 @@ SHAPE_CASES = [
     ("V4", (U, U, U), {}, [None]),
     ("V4", (U, U, U), dict(axis=3), [None]),
     ("V4", ([], [], []), {}, [[]]),
-    # QuantizeAndDequantizeV4Grad: §3.2's example, and variations
+    # QuantizeAndDequantizeV4Grad: docs/semantics.md §3.2's example, and variations
     ("V4Grad", ([None, 3], [5, None], [None], [5]), dict(axis=0),
      [[5, 3], [5], [5]]),
     ("V4Grad", ([None, 3], [5, None], [None], [4]), dict(axis=0),
@@ -132,7 +132,7 @@ def test_output_shapes_match_tf(op, shapes, attrs, expected):
 
 
 def test_v4_grad_spec_example():
-  """Spec §3.2: gradients [None,3], input [5,None], min [None], max [5], axis 0."""
+  """docs/semantics.md §3.2: gradients [None,3], input [5,None], min [None], max [5], axis 0."""
   out = trace("V4Grad", ([None, 3], [5, None], [None], [5]), dict(axis=0))
   assert out == [[5, 3], [5], [5]]
 
@@ -177,7 +177,7 @@ def test_per_channel_gradient_rank_5_runs_in_tf_function():
 # ---- shape-function errors --------------------------------------------------------
 
 ERROR_CASES = [
-    # V4, in the order of §2.2
+    # V4, in the order of docs/semantics.md §2.2
     ("V4", ([2, 3], [2], []), {}, "Shape must be rank 0 but is rank 1"),
     ("V4", ([2, 3], [1], [1]), {}, "Shape must be rank 0 but is rank 1"),
     ("V4", ([2, 3], [], [2]), {}, "Shapes must be equal rank, but are 1 and 0"),

@@ -1,4 +1,4 @@
-"""Eager kernel validation of every tf-qdq op (spec §2.3, §3.3, §4.2, §5.2, §6).
+"""Eager kernel validation of every tf-qdq op (docs/semantics.md §2.3, §3.3, §4.2, §5.2, §6).
 
 Each bad input must raise the exception TensorFlow raises, with TF's message.
 Where TF's built-in op produces the same error, it is run too and both messages
@@ -673,7 +673,7 @@ def test_fake_quant_per_channel_gradient_shape_mismatch(kw):
 
 @pytest.mark.parametrize("dtype", [tf.float32, tf.float16, tf.bfloat16, tf.float64])
 def test_fake_quant_per_channel_scalar_input_is_an_error(dtype):
-  """TF aborts the process here (spec §6); we raise InvalidArgument."""
+  """TF aborts the process here (docs/semantics.md §6.3); we raise InvalidArgument."""
   c = lambda v: tf.constant(v, dtype)
   for call in [
       fq_pc(inputs=c(1.), min=c([0.]), max=c([1.])),

@@ -74,7 +74,7 @@ def main():
   ]
 
   # Sums: tf-qdq accumulates in double in a fixed order; compare with fsum.
-  # [-0.1, 0.9] at 8 bits nudges to zero point 25 (spec §4.4).
+  # [-0.1, 0.9] at 8 bits nudges to zero point 25 (docs/semantics.md §4.4).
   x_finite = np.nan_to_num(x, nan=0.0, posinf=9.0, neginf=-9.0)
   scale = (np.float32(0.9) - np.float32(-0.1)) / np.float32(255)
   nudged_min = (np.float32(0) - np.float32(25)) * scale

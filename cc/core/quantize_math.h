@@ -1,7 +1,7 @@
 // The single source of truth for tf-qdq's arithmetic.
 //
 // Every formula here follows TensorFlow 2.21's CPU kernels in exact operation
-// order (see shared/spec/tf-2.21-op-semantics.md, cited below as "spec §N").
+// order (see docs/semantics.md, cited below as "docs/semantics.md §N").
 // The CPU loops (cpu_kernels.h), the CUDA kernels (cc/kernels/*.cu.cc) and the
 // pybind11 core module call these functions and nothing else for the maths.
 //
@@ -21,7 +21,7 @@ namespace tf_qdq {
 namespace core {
 
 // ---------------------------------------------------------------------------
-// QuantizeAndDequantizeV2/V3/V4 (spec §2.4)
+// QuantizeAndDequantizeV2/V3/V4 (docs/semantics.md §2.4)
 // ---------------------------------------------------------------------------
 
 enum class RoundMode : int { kHalfToEven = 0, kHalfUp = 1 };
@@ -61,7 +61,7 @@ QDQ_INLINE QdqBounds ComputeQdqBounds(bool signed_input, int num_bits,
 template <typename C>
 struct QdqScale {
   C scale;
-  C inverse_scale;  // range / bound, NOT 1/scale (spec §2.4)
+  C inverse_scale;  // range / bound, NOT 1/scale (docs/semantics.md §2.4)
   C min_range;      // adjusted range: only used for clamping when range_given
   C max_range;
 };
@@ -110,7 +110,7 @@ QDQ_INLINE C QuantizeDequantize(C x, const QdqScale<C>& s) {
   return RoundToGrid<kMode>(clamped * s.scale) * s.inverse_scale;
 }
 
-// One element of QuantizeAndDequantizeV4Grad (spec §3.4): the mask uses the
+// One element of QuantizeAndDequantizeV4Grad (docs/semantics.md §3.4): the mask uses the
 // raw input_min/input_max, and is a multiplication (inf * 0 = NaN).
 template <typename C>
 QDQ_INLINE C QdqGradient(C gradient, C x, C input_min, C input_max) {
@@ -151,7 +151,7 @@ QDQ_INLINE C RunningMax(C acc, C x) {
 }
 
 // ---------------------------------------------------------------------------
-// FakeQuantWithMinMax{Args,Vars,VarsPerChannel} (spec §4, §5, §6)
+// FakeQuantWithMinMax{Args,Vars,VarsPerChannel} (docs/semantics.md §4, §5, §6)
 // ---------------------------------------------------------------------------
 
 // Integer grid of FakeQuant: [narrow ? 1 : 0, 2^num_bits - 1].
@@ -177,7 +177,7 @@ struct FakeQuantNudged {
   bool all_zero;    // min == 0 && max == 0: Vars/PerChannel output zeros
 };
 
-// TF's Nudge (spec §4.3). The zero point rounds half away from zero (roundf).
+// TF's Nudge (docs/semantics.md §4.3). The zero point rounds half away from zero (roundf).
 template <typename C>
 QDQ_INLINE FakeQuantNudged<C> NudgeFakeQuantRange(C min, C max,
                                                   FakeQuantBounds bounds) {
@@ -209,7 +209,7 @@ QDQ_INLINE FakeQuantNudged<C> NudgeFakeQuantRange(C min, C max,
 
 // The step that maps a shifted value onto the grid. TF's
 // FakeQuantWithMinMaxVars divides by the scale; Args and PerChannel multiply by
-// the independently computed inverse (spec §4.4): the two differ in the last
+// the independently computed inverse (docs/semantics.md §4.4): the two differ in the last
 // bit in about 1.6% of elements.
 enum class GridStep : int { kDivideByScale = 0, kMultiplyByInverse = 1 };
 
@@ -224,7 +224,7 @@ QDQ_INLINE C FakeQuantize(C x, const FakeQuantNudged<C>& n) {
   return std::floor((on_grid - n.quant_zero) + C(0.5)) * n.scale;
 }
 
-// Where an element sends its gradient (spec §5.3): to the input when inside
+// Where an element sends its gradient (docs/semantics.md §5.3): to the input when inside
 // the NUDGED range (inclusive), else to min (below) or max (above). NaN inputs
 // go nowhere. Masks are multiplications, so a non-finite gradient gives NaN.
 template <typename C>

@@ -1,7 +1,7 @@
 // OpKernels for the TfQdq>FakeQuantWithMinMax{Args,Vars,VarsPerChannel} ops
 // and their gradients.
 //
-// Validation follows TF 2.21 (spec §4.2, §5.2, §6), except that a scalar input
+// Validation follows TF 2.21 (docs/semantics.md §4.2, §5.2, §6), except that a scalar input
 // to the per-channel ops is an InvalidArgument (TF aborts the process).
 // min/max tensors are read by the functor on the op's device: these kernels
 // look only at their shapes.

@@ -1,9 +1,9 @@
 // OpKernels for TfQdq>QuantizeAndDequantizeV4 and its gradient.
 //
 // Validation follows TF 2.21's kernels check for check, message for message
-// (spec §2.3, §3.3), with one deliberate difference: per-channel with
+// (docs/semantics.md §2.3, §3.3), with one deliberate difference: per-channel with
 // range_given=True works, with V3's rank and size checks (TF 2.21 rejects every
-// input there, spec §2.3 "Consequence").
+// input there, docs/semantics.md §2.3 "Consequence").
 #include <type_traits>
 
 #include "cc/kernels/quantize_functors.h"

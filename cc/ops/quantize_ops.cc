@@ -1,6 +1,6 @@
 // Op registrations for tf-qdq: TensorFlow's names under the `TfQdq>` namespace,
 // TF's inputs, outputs, attrs and defaults, and TF's shape functions with TF's
-// messages in TF's order (spec §2.2, §3.2, §4.1, §5.1, §6).
+// messages in TF's order (docs/semantics.md §2.2, §3.2, §4.1, §5.1, §6).
 //
 // Deliberate differences (README, "Deviations from TensorFlow"):
 //  * T is {bfloat16, half, float, double} for every op; FakeQuant gains a `T`
