@@ -357,6 +357,12 @@ PYBIND11_MODULE(_core, m) {
   tf_qdq::DefineOps<float>(m, "float32");
   tf_qdq::DefineOps<double>(m, "float64");
   tf_qdq::DefineOps<tf_qdq::core::Half>(m, "float16");
+  // cc/core/layout.h's canonical order of the FakeQuant min/max backprop sums,
+  // which the XLA lowering (tf_qdq/_xla_sums.py) follows with TF ops.
+  m.attr("SUM_FLAT_CHUNK") = py::int_(tf_qdq::core::kFlatChunk);
+  m.attr("SUM_FLAT_LANES") = py::int_(tf_qdq::core::kFlatLanes);
+  m.attr("SUM_ROW_CHUNK") = py::int_(tf_qdq::core::kRowChunk);
+  m.attr("SUM_COMBINE_LANES") = py::int_(tf_qdq::core::kCombineLanes);
 #ifdef TF_QDQ_WITH_CUDA
   m.def(
       "cuda_benchmark",
