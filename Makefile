@@ -40,10 +40,10 @@ endif
 
 setup: $(SETUP_STAMP) .tf_configure.bazelrc
 
+# The op library and tf_qdq._core (pybind11, for the .venv's Python), both by Bazel.
 build: setup
-	$(BAZEL) build $(BAZEL_CONFIG) //cc:_tf_qdq_ops.so
+	$(BAZEL) build $(BAZEL_CONFIG) //cc:_tf_qdq_ops.so //cc/python:core_module
 	PYTHON_BIN_PATH=$(PYTHON) tools/stage_library.sh
-	PYTHON_BIN_PATH=$(PYTHON) tools/build_core_module.sh
 
 wheel: build
 	$(BAZEL) build $(BAZEL_CONFIG) //pip_package:build_pip_pkg

@@ -27,6 +27,8 @@ creates. That repository only records the path: it never fails, installed toolki
 so plain CPU builds neither need nor look at the toolkit.
 """
 
+load("//build_defs:copts.bzl", "FP_COPTS", "add_compilation_args")
+
 # GPU architectures: cubins for each; PTX only for the last (newest), for JIT on newer GPUs.
 # TF 2.21's own kernels ship sm_60/70/80/89/90 cubins + compute_90 PTX. Each arch costs
 # ~7-12 s per .cu.cc on 2 cores (docs/toolchain.md). For quicker local iterations:
@@ -48,11 +50,10 @@ _CUDA_COPTS = [
     # libtensorflow_framework.so.2 exports: under clang, CUB's versioned namespace is the
     # same one TF's own libraries use.
     "-fvisibility=hidden",
-    # Bit-exactness: clang contracts a*b+c into FMA by default in CUDA mode
-    # (-ffp-contract=fast for device code), which changes the rounding. The GPU kernels
-    # must give the same bits as the CPU kernels (built with -ffp-contract=off too).
-    # Never remove this flag.
-    "-ffp-contract=off",
+    # Bit-exactness: FP_COPTS (//build_defs:copts.bzl), the arithmetic flags of every
+    # host compile too, are appended to this list. clang contracts a*b+c into FMA by default
+    # in CUDA mode (-ffp-contract=fast for device code), which changes the rounding;
+    # the GPU kernels must give the same bits as the CPU kernels. Never drop them.
     # TF's CPU kernels run with denormals flushed (FTZ/DAZ), and so do ours;
     # flush float denormals on the device too. (Double has no device FTZ; the
     # gradient formulas flush explicitly, see cc/core/numeric.h.)
@@ -64,7 +65,7 @@ _CUDA_COPTS = [
     "-Wno-unknown-cuda-version",
     "-Wno-deprecated-declarations",
     "-Wno-nullability-completeness",
-]
+] + FP_COPTS
 
 _OPT_COPTS = ["-DNDEBUG", "-ffunction-sections", "-fdata-sections"]
 
@@ -233,15 +234,9 @@ def _cuda_objects_impl(ctx):
         args.add_all(_CUDA_COPTS)
         args.add_all(mode_flags)
 
-        # Like Bazel's own C++ compiles: the workspace root and bin dir for "cc/..." includes.
-        args.add_all(["-iquote", ".", "-iquote", ctx.bin_dir.path])
-        args.add_all(compilation.quote_includes, before_each = "-iquote")
-        args.add_all(compilation.includes, before_each = "-I")
-
-        # TF's headers, its CUDA 12.5 headers and CCCL 2.8.5 (cub, thrust, libcudacxx):
-        # from @local_config_tf, as -isystem.
-        args.add_all(compilation.system_includes, before_each = "-isystem")
-        args.add_all(compilation.defines, format_each = "-D%s")
+        # Like Bazel's own C++ compiles. TF's headers, its CUDA 12.5 headers and CCCL
+        # 2.8.5 (cub, thrust, libcudacxx) come from @local_config_tf, as -isystem.
+        add_compilation_args(args, ctx, compilation)
         args.add_all(ctx.attr.copts)
         args.add_all(["-c", src, "-o", obj])
 

@@ -1,4 +1,6 @@
-"""Wheel metadata for tf-qdq. Run by build_pip_pkg.sh from a staging directory."""
+"""The build-dependent part of tf-qdq's wheel metadata (the rest is in
+pyproject.toml). Run through PEP 517 by build_pip_pkg.sh from a staging
+directory."""
 import os
 
 from setuptools import setup
@@ -18,18 +20,7 @@ class BinaryDistribution(Distribution):
 
 
 setup(
-    name="tf-qdq",
     version=os.environ.get("TF_QDQ_VERSION", "0.1.0"),
-    description=("TensorFlow quantize-dequantize and fake-quant ops, "
-                 "bit-exact with TF 2.21, for quantization-aware training"),
-    long_description=open("README.md", encoding="utf-8").read(),
-    long_description_content_type="text/markdown",
-    license="Apache-2.0",
-    packages=["tf_qdq"],
-    package_data={"tf_qdq": ["_tf_qdq_ops.so", "_core*.so"]},
-    include_package_data=True,
-    python_requires=">=3.9",
     install_requires=[f"tensorflow=={TF_SERIES}.*"],
     distclass=BinaryDistribution,
-    zip_safe=False,
 )
