@@ -51,10 +51,9 @@ import warnings
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.ops import control_flow_util
 
-from tensorflow.compiler.tf2xla.ops import gen_xla_ops as _gen_xla_ops
-
+from tf_qdq._tf_internal import control_flow_util
+from tf_qdq._tf_internal import gen_xla_ops as _gen_xla_ops
 from tf_qdq.core import _flushed_float32
 
 # cc/core/layout.h: canonical order of the FakeQuant min/max backprop sums.

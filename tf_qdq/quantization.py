@@ -7,13 +7,13 @@ equivalent composition of TensorFlow ops from tf_qdq._xla instead: same bits.
 """
 import numpy as np
 import tensorflow as tf
-from tensorflow.python import pywrap_tfe as _pywrap_tfe
-from tensorflow.python.eager import context as _context
-from tensorflow.python.eager import execute as _execute
-from tensorflow.python.framework import ops as _framework_ops
 
 from tf_qdq import _xla
 from tf_qdq._library import ops as _ops
+from tf_qdq._tf_internal import EagerTensor as _EagerTensor
+from tf_qdq._tf_internal import context as _context
+from tf_qdq._tf_internal import execute as _execute
+from tf_qdq._tf_internal import pywrap_tfe as _pywrap_tfe
 
 __all__ = [
     "quantize_and_dequantize",
@@ -27,9 +27,6 @@ __all__ = [
     "fake_quant_with_min_max_vars_per_channel",
     "fake_quant_with_min_max_vars_per_channel_gradient",
 ]
-
-
-_EagerTensor = _framework_ops.EagerTensor
 
 
 def _fast_eager(op_type, name, first_input, *inputs_and_attrs):
