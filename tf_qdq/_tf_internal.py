@@ -11,7 +11,7 @@ TF upgrade that moves one of them breaks here, at `import tf_qdq`.
 # tells a function that its caller's tf.function has jit_compile=True.
 from tensorflow.python.ops import control_flow_util
 
-# xla_optimization_barrier (tf_qdq._xla._opaque): XlaOptimizationBarrier,
+# xla_optimization_barrier (tf_qdq._xla_common.opaque): XlaOptimizationBarrier,
 # which hides values from XLA's algebraic simplifier. tf2xla's ops are not in
 # tf.raw_ops; this generated wrapper is the only way to build one.
 from tensorflow.compiler.tf2xla.ops import gen_xla_ops

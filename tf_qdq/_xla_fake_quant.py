@@ -1,0 +1,307 @@
+"""The FakeQuant ops (Args, Vars, PerChannel, with their gradients) as
+compositions of TF built-ins, for XLA (math.h, cc/core/quantize_math.h:
+NudgeFakeQuantRange, FakeQuantize, FakeQuantGradient).
+
+FakeQuant rounds with floor(y + 0.5) and its zero point half away from zero
+(std::round), written exactly with floor; Vars divides by the scale, Args and
+PerChannel multiply by its inverse. The min/max backprops are the canonical
+double sums of tf_qdq._xla_sums.
+"""
+import tensorflow as tf
+
+from tf_qdq._xla_checks import check_int32
+from tf_qdq._xla_checks import checked_rank
+from tf_qdq._xla_checks import checked_same_shape
+from tf_qdq._xla_checks import checked_size
+from tf_qdq._xla_checks import convert_inputs
+from tf_qdq._xla_checks import invalid
+from tf_qdq._xla_checks import rank_of
+from tf_qdq._xla_common import compute_dtype
+from tf_qdq._xla_common import const
+from tf_qdq._xla_common import max_prefer_left
+from tf_qdq._xla_common import min_prefer_left
+from tf_qdq._xla_common import no_autograph
+from tf_qdq._xla_common import opaque
+from tf_qdq._xla_common import separately_rounded
+from tf_qdq._xla_common import store
+from tf_qdq._xla_common import to_compute
+from tf_qdq._xla_sums import column_sums
+from tf_qdq._xla_sums import flat_sums
+from tf_qdq._xla_sums import store_double
+from tf_qdq.core import _flushed_float32
+
+
+def _check_fake_quant_bits(num_bits):
+  check_int32(num_bits, "num_bits")
+  if not 2 <= num_bits <= 16:
+    raise invalid("num_bits must be between 2 and 16, inclusive")
+
+
+class _Nudged:
+  """math.h NudgeFakeQuantRange on min/max of the compute type (scalars or
+  per-channel vectors)."""
+
+  def __init__(self, mn, mx, num_bits, narrow_range):
+    c = mn.dtype
+    quant_min = 1 if narrow_range else 0
+    quant_max = (1 << num_bits) - 1
+    qmin, qmax = const(quant_min, c), const(quant_max, c)
+    # Opaque inputs: no constant folding; opaque quotients: XLA rewrites
+    # A / (B / C) as (A * C) / B.
+    mn, mx, span = opaque(mn, mx, const(quant_max - quant_min, c))
+    self.all_zero = tf.equal(mn, 0) & tf.equal(mx, 0)
+    scale = opaque((mx - mn) / span)
+    inverse_scale = span / (mx - mn)
+    zero_point_from_min = qmin - mn / scale
+    floor = tf.floor(zero_point_from_min)  # std::round of a value >= 0:
+    rounded = tf.where(zero_point_from_min - floor >= 0.5, floor + 1, floor)
+    zero_point = tf.where(
+        zero_point_from_min < qmin, qmin,
+        tf.where(zero_point_from_min > qmax, qmax,
+                 tf.where(tf.math.is_nan(zero_point_from_min),
+                          tf.zeros_like(rounded), rounded)))
+    nudged_min = (qmin - zero_point) * scale
+    nudged_max = (qmax - zero_point) * scale
+    quant_zero = separately_rounded(-nudged_min * inverse_scale,
+                                    lambda p: tf.floor(p + 0.5))
+    (self.scale, self.inverse_scale, self.nudged_min, self.nudged_max,
+     self.quant_zero) = opaque(scale, inverse_scale, nudged_min, nudged_max,
+                               quant_zero)
+
+
+def _fake_quantize(xc, n, divide):
+  clamped = max_prefer_left(min_prefer_left(xc, n.nudged_max), n.nudged_min)
+  shifted = clamped - n.nudged_min
+  step = lambda t: tf.floor((t - n.quant_zero) + 0.5)
+  if divide:
+    on_grid = step(shifted / n.scale)
+  else:
+    on_grid = separately_rounded(shifted * n.inverse_scale, step)
+  return on_grid * n.scale
+
+
+def _fake_quant_forward(x, mn, mx, num_bits, narrow_range, divide,
+                        zero_range_outputs_zero):
+  c = compute_dtype(x.dtype)
+  n = _Nudged(to_compute(mn), to_compute(mx), num_bits, narrow_range)
+  out = _fake_quantize(to_compute(x), n, divide)
+  if zero_range_outputs_zero:
+    out = tf.where(n.all_zero, tf.zeros_like(out), out)
+  return store(out, x.dtype)
+
+
+def _fake_quant_masks(x, n):
+  """(between, below, above) as 0/1 of the compute type."""
+  c = n.scale.dtype
+  xc = to_compute(x)
+  between = tf.cast((xc >= n.nudged_min) & (xc <= n.nudged_max), c)
+  below = tf.cast(xc < n.nudged_min, c)
+  above = tf.cast(xc > n.nudged_max, c)
+  return opaque(between, below, above)
+
+
+def _fake_quant_gradient(gradients, x, mn, mx, num_bits, narrow_range, sums):
+  """(wrt_input,) for Args, (wrt_input, wrt_min, wrt_max) for Vars (sums
+  "flat") and PerChannel (sums "columns")."""
+  c = compute_dtype(x.dtype)
+  n = _Nudged(to_compute(mn), to_compute(mx), num_bits, narrow_range)
+  g = to_compute(gradients)
+  between, below, above = _fake_quant_masks(x, n)
+  wrt_input = store(g * between, x.dtype)
+  if sums is None:
+    return (wrt_input,)
+  wrt_input = tf.where(n.all_zero, gradients, wrt_input)  # a plain copy
+  zero = tf.zeros_like(g)
+  terms = tf.cast(tf.stack([tf.where(n.all_zero, zero, g * below),
+                           tf.where(n.all_zero, zero, g * above)]), tf.float64)
+  if sums == "flat":
+    wrt_min, wrt_max = tf.unstack(flat_sums(tf.reshape(terms, [2, -1])))
+  else:
+    wrt_min, wrt_max = tf.unstack(column_sums(
+        tf.reshape(terms, tf.stack([2, -1, tf.shape(x)[-1]]))))
+  return (wrt_input, store_double(wrt_min, x.dtype),
+          store_double(wrt_max, x.dtype))
+
+
+def _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx, num_bits,
+                                   narrow_range, zero_range_passes_through):
+  """Transpose of gradients -> (g*between, sum(g*below), sum(g*above)); the
+  range sums of a channel broadcast back over its elements."""
+  c = compute_dtype(x.dtype)
+  n = _Nudged(to_compute(mn), to_compute(mx), num_bits, narrow_range)
+  between, below, above = _fake_quant_masks(x, n)
+  d = to_compute(d_input) * between
+  if d_min is not None:
+    d += to_compute(d_min) * below
+  if d_max is not None:
+    d += to_compute(d_max) * above
+  d = store(d, x.dtype)
+  if zero_range_passes_through:  # Vars/PerChannel: min == max == 0
+    d = tf.where(n.all_zero, d_input, d)
+  return d
+
+
+def _check_vars_ranges(mn, mx):
+  """(mn, mx), checked to be scalars."""
+  return tuple(checked_rank(t, 0, lambda r, label=label: (
+      f"`{label}` must be rank 0 but is rank {r}")) for t, label in (
+          (mn, "min"), (mx, "max")))
+
+
+def _check_per_channel_ranges(x, mn, mx):
+  """(mn, mx), checked to be vectors of the depth of x (the last axis)."""
+  if rank_of(x) == 0:
+    raise invalid("inputs must be at least rank 1 for a per-channel op, but "
+                  "is rank 0")
+  out = []
+  for t, label in ((mn, "min"), (mx, "max")):
+    t = checked_rank(t, 1, lambda r, label=label: (
+        f"`{label}` must be rank 1 but is rank {r}"))
+    out.append(checked_size(t, x, -1, lambda size, depth, label=label: (
+        f"{label} has incorrect size, expected {depth} was {size}"),
+        "inputs must be at least rank 1 for a per-channel op"))
+  return tuple(out)
+
+
+def _args_range(x, min, max):  # pylint: disable=redefined-builtin
+  """The float attrs of Args as tensors of the compute type (checked first,
+  as the kernels check them when they are built)."""
+  min, max = _check_args_range(min, max)
+  c = compute_dtype(x.dtype)
+  return const(min, c), const(max, c)
+
+
+def _check_args_range(min, max):  # pylint: disable=redefined-builtin
+  min, max = _flushed_float32(min), _flushed_float32(max)
+  if not min < max:
+    raise invalid(f"min has to be smaller than max, was: {min} >= {max}")
+  return min, max
+
+
+@no_autograph
+def fake_quant_with_min_max_args(inputs, min, max, num_bits, narrow_range,  # pylint: disable=redefined-builtin
+                                 name=None):
+  _check_args_range(min, max)
+  _check_fake_quant_bits(num_bits)
+  with tf.name_scope(name or "FakeQuantWithMinMaxArgs"):
+    (x,) = convert_inputs("FakeQuantWithMinMaxArgs", inputs)
+    mn, mx = _args_range(x, min, max)
+
+    @tf.custom_gradient
+    def fake_quant(x):
+      y = _fake_quant_forward(x, mn, mx, num_bits, narrow_range, divide=False,
+                              zero_range_outputs_zero=False)
+      return y, lambda dy: _fake_quant_gradient(dy, x, mn, mx, num_bits,
+                                                narrow_range, None)[0]
+
+    return fake_quant(x)
+
+
+@no_autograph
+def fake_quant_with_min_max_args_gradient(gradients, inputs, min, max,  # pylint: disable=redefined-builtin
+                                          num_bits, narrow_range, name=None):
+  _check_args_range(min, max)
+  _check_fake_quant_bits(num_bits)
+  with tf.name_scope(name or "FakeQuantWithMinMaxArgsGradient"):
+    g, x = convert_inputs("FakeQuantWithMinMaxArgsGradient", gradients, inputs)
+    g, x = checked_same_shape(g, x, "Inputs to operation "
+                      "FakeQuantWithMinMaxArgsGradient must have the same "
+                      "size and shape.")
+    mn, mx = _args_range(x, min, max)
+
+    @tf.custom_gradient
+    def gradient(g, x):
+      out = _fake_quant_gradient(g, x, mn, mx, num_bits, narrow_range, None)[0]
+
+      def grad(d_input):
+        return (_fake_quant_gradient_transpose(d_input, None, None, x, mn, mx,
+                                               num_bits, narrow_range, False),
+                tf.zeros_like(x))
+
+      return out, grad
+
+    return gradient(g, x)
+
+
+def _fake_quant_vars_op(op_name, inputs, min, max, num_bits, narrow_range,  # pylint: disable=redefined-builtin
+                        name, per_channel):
+  _check_fake_quant_bits(num_bits)
+  with tf.name_scope(name or op_name):
+    x, mn, mx = convert_inputs(op_name, inputs, min, max)
+    if per_channel:
+      mn, mx = _check_per_channel_ranges(x, mn, mx)
+    else:
+      mn, mx = _check_vars_ranges(mn, mx)
+
+    @tf.custom_gradient
+    def fake_quant(x, mn, mx):
+      y = _fake_quant_forward(x, mn, mx, num_bits, narrow_range,
+                              divide=not per_channel,
+                              zero_range_outputs_zero=True)
+
+      def grad(dy):
+        return _fake_quant_gradient(dy, x, mn, mx, num_bits, narrow_range,
+                                    "columns" if per_channel else "flat")
+
+      return y, grad
+
+    return fake_quant(x, mn, mx)
+
+
+def _fake_quant_vars_gradient_op(op_name, gradients, inputs, min, max,  # pylint: disable=redefined-builtin
+                                 num_bits, narrow_range, name, per_channel):
+  _check_fake_quant_bits(num_bits)
+  with tf.name_scope(name or op_name):
+    g, x, mn, mx = convert_inputs(op_name, gradients, inputs, min, max)
+    g, x = checked_same_shape(g, x, "gradient and input must be the same size")
+    if per_channel:
+      mn, mx = _check_per_channel_ranges(x, mn, mx)
+    else:
+      mn, mx = _check_vars_ranges(mn, mx)
+    sums = "columns" if per_channel else "flat"
+
+    @tf.custom_gradient
+    def gradient(g, x, mn, mx):
+      outputs = _fake_quant_gradient(g, x, mn, mx, num_bits, narrow_range, sums)
+
+      def grad(d_input, d_min, d_max):
+        d = _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx,
+                                           num_bits, narrow_range,
+                                           zero_range_passes_through=True)
+        return d, tf.zeros_like(x), tf.zeros_like(mn), tf.zeros_like(mx)
+
+      return outputs, grad
+
+    return gradient(g, x, mn, mx)
+
+
+@no_autograph
+def fake_quant_with_min_max_vars(inputs, min, max, num_bits, narrow_range,  # pylint: disable=redefined-builtin
+                                 name=None):
+  return _fake_quant_vars_op("FakeQuantWithMinMaxVars", inputs, min, max,
+                             num_bits, narrow_range, name, per_channel=False)
+
+
+@no_autograph
+def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint: disable=redefined-builtin
+                                          num_bits, narrow_range, name=None):
+  return _fake_quant_vars_gradient_op(
+      "FakeQuantWithMinMaxVarsGradient", gradients, inputs, min, max,
+      num_bits, narrow_range, name, per_channel=False)
+
+
+@no_autograph
+def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits,  # pylint: disable=redefined-builtin
+                                             narrow_range, name=None):
+  return _fake_quant_vars_op("FakeQuantWithMinMaxVarsPerChannel", inputs, min,
+                             max, num_bits, narrow_range, name,
+                             per_channel=True)
+
+
+@no_autograph
+def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  # pylint: disable=redefined-builtin
+                                                      max, num_bits,
+                                                      narrow_range, name=None):
+  return _fake_quant_vars_gradient_op(
+      "FakeQuantWithMinMaxVarsPerChannelGradient", gradients, inputs, min, max,
+      num_bits, narrow_range, name, per_channel=True)
