@@ -99,4 +99,7 @@ def _warn_once_if_gpu():
       "Its bits are verified on XLA:CPU only; XLA:GPU may contract "
       "multiplies and adds into FMAs and change last bits. For bit-exact "
       "results on GPU, compile without XLA (jit_compile=False) so that the "
-      "tf_qdq CUDA kernels run.", RuntimeWarning, stacklevel=4)
+      "tf_qdq CUDA kernels run.", RuntimeWarning,
+      # The public function's caller: past this function, in_xla_context,
+      # tf_qdq.quantization._xla_or_op and the public function.
+      stacklevel=5)

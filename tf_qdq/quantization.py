@@ -47,6 +47,16 @@ def _fast_eager(op_type, name, first_input, *inputs_and_attrs):
     return None
 
 
+def _xla_or_op(composition, op, **args):
+  """Builds `op` (a generated wrapper of the op library) or, inside an XLA
+  context, where the custom ops have no kernel, `composition` (its tf_qdq._xla
+  entry point, same arguments): the two paths of every public function past
+  the eager fast path."""
+  if _xla.in_xla_context():
+    return composition(**args)
+  return op(**args)
+
+
 def _as_tensor(value, *others):
   """Converts array-likes to tensors of THEIR dtype before the op is built:
   the generated wrappers would convert a NumPy float16 array to the default
@@ -163,10 +173,8 @@ def _qdq_v4(input, input_min, input_max, attrs, name):  # pylint: disable=redefi
   if result is not None:
     return result
   input = _as_tensor(input, input_min, input_max)
-  if _xla.in_xla_context():
-    return _xla.quantize_and_dequantize_v4(input, input_min, input_max, *attrs,
-                                           name)
-  return _ops.tf_qdq_quantize_and_dequantize_v4(
+  return _xla_or_op(
+      _xla.quantize_and_dequantize_v4, _ops.tf_qdq_quantize_and_dequantize_v4,
       input=input, input_min=input_min, input_max=input_max,
       signed_input=signed_input, num_bits=num_bits, range_given=range_given,
       round_mode=round_mode, narrow_range=narrow_range, axis=axis, name=name)
@@ -181,12 +189,11 @@ def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # p
   if result is not None:
     return _ops._TfQdq_QuantizeAndDequantizeV4GradOutput._make(result)  # pylint: disable=protected-access
   gradients = _as_tensor(gradients, input, input_min, input_max)
-  if _xla.in_xla_context():
-    return _xla.quantize_and_dequantize_v4_grad(gradients, input, input_min,
-                                                input_max, axis, name)
-  return _ops.tf_qdq_quantize_and_dequantize_v4_grad(
-      gradients=gradients, input=input, input_min=input_min,
-      input_max=input_max, axis=axis, name=name)
+  return _xla_or_op(
+      _xla.quantize_and_dequantize_v4_grad,
+      _ops.tf_qdq_quantize_and_dequantize_v4_grad, gradients=gradients,
+      input=input, input_min=input_min, input_max=input_max, axis=axis,
+      name=name)
 
 
 def _python_attrs(input, signed_input, num_bits, range_given, round_mode,  # pylint: disable=redefined-builtin
@@ -234,14 +241,12 @@ def quantize_and_dequantize(input, input_min, input_max, signed_input=True,  # p
   input, attrs = _python_attrs(input, signed_input, num_bits, range_given,
                                round_mode, narrow_range, axis)
   input = _as_tensor(input, input_min, input_max)
-  if _xla.in_xla_context():
-    return tf.grad_pass_through(
-        lambda x: _xla.quantize_and_dequantize_v4(x, input_min, input_max,
-                                                  *attrs, name))(input)
   # As TF, a V2 op: the V4 kernel with a straight-through gradient registered,
-  # which forward mode (ForwardAccumulator) honours too.
+  # which forward mode (ForwardAccumulator) honours too (under XLA, V4's
+  # composition behind tf.grad_pass_through).
   signed_input, num_bits, range_given, round_mode, narrow_range, axis = attrs
-  return _ops.tf_qdq_quantize_and_dequantize_v2(
+  return _xla_or_op(
+      _xla.quantize_and_dequantize_v2, _ops.tf_qdq_quantize_and_dequantize_v2,
       input=input, input_min=input_min, input_max=input_max,
       signed_input=signed_input, num_bits=num_bits, range_given=range_given,
       round_mode=round_mode, narrow_range=narrow_range, axis=axis, name=name)
@@ -261,12 +266,10 @@ def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylin
   if result is not None:
     return result
   inputs = _as_tensor(inputs)
-  if _xla.in_xla_context():
-    return _xla.fake_quant_with_min_max_args(inputs, min, max, num_bits,
-                                             narrow_range, name)
-  return _ops.tf_qdq_fake_quant_with_min_max_args(
-      inputs=inputs, min=min, max=max, num_bits=num_bits,
-      narrow_range=narrow_range, name=name)
+  return _xla_or_op(
+      _xla.fake_quant_with_min_max_args,
+      _ops.tf_qdq_fake_quant_with_min_max_args, inputs=inputs, min=min,
+      max=max, num_bits=num_bits, narrow_range=narrow_range, name=name)
 
 
 def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint: disable=redefined-builtin
@@ -280,13 +283,11 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint
   if result is not None:
     return result
   gradients = _as_tensor(gradients, inputs)
-  if _xla.in_xla_context():
-    return _xla.fake_quant_with_min_max_args_gradient(gradients, inputs, min,
-                                                      max, num_bits,
-                                                      narrow_range, name)
-  return _ops.tf_qdq_fake_quant_with_min_max_args_gradient(
-      gradients=gradients, inputs=inputs, min=min, max=max,
-      num_bits=num_bits, narrow_range=narrow_range, name=name)
+  return _xla_or_op(
+      _xla.fake_quant_with_min_max_args_gradient,
+      _ops.tf_qdq_fake_quant_with_min_max_args_gradient, gradients=gradients,
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      narrow_range=narrow_range, name=name)
 
 
 def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
@@ -299,12 +300,10 @@ def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disabl
   if result is not None:
     return result
   inputs = _as_tensor(inputs, min, max)
-  if _xla.in_xla_context():
-    return _xla.fake_quant_with_min_max_vars(inputs, min, max, num_bits,
-                                             narrow_range, name)
-  return _ops.tf_qdq_fake_quant_with_min_max_vars(
-      inputs=inputs, min=min, max=max, num_bits=num_bits,
-      narrow_range=narrow_range, name=name)
+  return _xla_or_op(
+      _xla.fake_quant_with_min_max_vars,
+      _ops.tf_qdq_fake_quant_with_min_max_vars, inputs=inputs, min=min,
+      max=max, num_bits=num_bits, narrow_range=narrow_range, name=name)
 
 
 def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint: disable=redefined-builtin
@@ -319,13 +318,11 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
   if result is not None:
     return _ops._TfQdq_FakeQuantWithMinMaxVarsGradientOutput._make(result)  # pylint: disable=protected-access
   gradients = _as_tensor(gradients, inputs, min, max)
-  if _xla.in_xla_context():
-    return _xla.fake_quant_with_min_max_vars_gradient(gradients, inputs, min,
-                                                      max, num_bits,
-                                                      narrow_range, name)
-  return _ops.tf_qdq_fake_quant_with_min_max_vars_gradient(
-      gradients=gradients, inputs=inputs, min=min, max=max,
-      num_bits=num_bits, narrow_range=narrow_range, name=name)
+  return _xla_or_op(
+      _xla.fake_quant_with_min_max_vars_gradient,
+      _ops.tf_qdq_fake_quant_with_min_max_vars_gradient, gradients=gradients,
+      inputs=inputs, min=min, max=max, num_bits=num_bits,
+      narrow_range=narrow_range, name=name)
 
 
 def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # pylint: disable=redefined-builtin
@@ -338,13 +335,11 @@ def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # py
   if result is not None:
     return result
   inputs = _as_tensor(inputs, min, max)
-  if _xla.in_xla_context():
-    return _xla.fake_quant_with_min_max_vars_per_channel(inputs, min, max,
-                                                         num_bits, narrow_range,
-                                                         name)
-  return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel(
-      inputs=inputs, min=min, max=max, num_bits=num_bits,
-      narrow_range=narrow_range, name=name)
+  return _xla_or_op(
+      _xla.fake_quant_with_min_max_vars_per_channel,
+      _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel, inputs=inputs,
+      min=min, max=max, num_bits=num_bits, narrow_range=narrow_range,
+      name=name)
 
 
 def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  # pylint: disable=redefined-builtin
@@ -358,9 +353,8 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
   if result is not None:
     return _ops._TfQdq_FakeQuantWithMinMaxVarsPerChannelGradientOutput._make(result)  # pylint: disable=protected-access
   gradients = _as_tensor(gradients, inputs, min, max)
-  if _xla.in_xla_context():
-    return _xla.fake_quant_with_min_max_vars_per_channel_gradient(
-        gradients, inputs, min, max, num_bits, narrow_range, name)
-  return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient(
-      gradients=gradients, inputs=inputs, min=min, max=max,
-      num_bits=num_bits, narrow_range=narrow_range, name=name)
+  return _xla_or_op(
+      _xla.fake_quant_with_min_max_vars_per_channel_gradient,
+      _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient,
+      gradients=gradients, inputs=inputs, min=min, max=max, num_bits=num_bits,
+      narrow_range=narrow_range, name=name)
