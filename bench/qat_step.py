@@ -33,7 +33,7 @@ TFMOT_VENV = os.path.join(ROOT, "build", "tfmot-venv")
 TFMOT_REQUIREMENTS = ["tensorflow==2.21.0", "tf_keras==2.21.0",
                       "tensorflow-model-optimization==0.8.1"]
 BATCH = 32
-STEPS = 5
+STEPS = 2
 TARGET = 1.15
 
 
@@ -205,7 +205,7 @@ def report(ours, theirs, out, load):
 
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  parser.add_argument("--rounds", type=int, default=15)
+  parser.add_argument("--rounds", type=int, default=40)
   parser.add_argument("--out", default=os.path.join(ROOT, "docs"))
   parser.add_argument("--skip-tfmot", action="store_true",
                       help="only tf_qdq (no tfmot venv)")

@@ -259,3 +259,25 @@ def test_a_zero_gamma_trains_to_beta_without_nan():
   beta = max(weights[1][1], 0.0)  # ReLU(beta), quantized
   mn, mx = layer.output_quantizer.range()
   assert np.abs(out[..., 1] - beta).max() <= (mx - mn) / 255
+
+
+def test_quantizers_after_relu_reduce_only_the_maximum_and_agree():
+  """non_negative quantizers (after ReLU/ReLU6) skip the min reduction; the
+  range they learn is the one a full quantizer learns."""
+  qat = qk.quantize_model(mobilenet_v2_style(), verbose=False)
+  quantizers = [layer.output_quantizer for layer in qat.layers
+                if isinstance(layer, qk.QuantizedLayer)
+                and layer.output_quantizer is not None]
+  flags = {q.non_negative for q in quantizers}
+  assert flags == {True, False}  # relu6 outputs, and linear projections
+  for q in quantizers:
+    parent = [l for l in qat.layers if isinstance(l, qk.QuantizedLayer)
+              and l.output_quantizer is q][0]
+    assert q.non_negative == (parent.activation == "relu6")
+  x = tf.nn.relu6(tf.random.stateless_normal([4, 8, 8, 3], [1, 2]) * 4)
+  x = tf.tensor_scatter_nd_update(x, [[0, 0, 0, 0]], [np.nan])
+  fast = qk.ActivationQuantizer(non_negative=True, momentum=0.5)
+  full = qk.ActivationQuantizer(momentum=0.5)
+  for batch in (x, x * 0.5, tf.where(x > 5, np.inf, x)):
+    assert_same_bits(fast(batch, training=True), full(batch, training=True))
+    assert fast.range() == full.range()

@@ -128,6 +128,9 @@ class ActivationQuantizer(keras.layers.Layer):
     symmetric: quantize on [-a, a * 127/128], a = max(-min, max): zero point
       0 in int8 (128 in uint8), scale a/128, as TensorRT wants. The learned
       min/max are kept as they are; only the grid is made symmetric.
+    non_negative: the input is never negative (it follows a ReLU/ReLU6), so
+      the widened batch minimum is 0 and only the maximum is reduced: the
+      same range for one pass over the batch less.
 
   In training the batch range takes the finite values only (NaN and +-inf are
   skipped, so one bad batch cannot poison the range) and is widened to hold 0;
@@ -137,7 +140,8 @@ class ActivationQuantizer(keras.layers.Layer):
   """
 
   def __init__(self, num_bits=8, range_mode="moving_average", momentum=0.99,
-               init_min=-6.0, init_max=6.0, symmetric=False, **kwargs):
+               init_min=-6.0, init_max=6.0, symmetric=False,
+               non_negative=False, **kwargs):
     super().__init__(**kwargs)
     if range_mode not in _RANGE_MODES:
       raise ValueError(f"ActivationQuantizer: range_mode must be one of "
@@ -155,6 +159,7 @@ class ActivationQuantizer(keras.layers.Layer):
     self.init_min = float(init_min)
     self.init_max = float(init_max)
     self.symmetric = bool(symmetric)
+    self.non_negative = bool(non_negative)
     self.supports_masking = True
 
   def build(self, input_shape):
@@ -210,7 +215,7 @@ class ActivationQuantizer(keras.layers.Layer):
                                            num_bits=self.num_bits)
 
   def _update_moving_average(self, x):
-    batch_min, batch_max = _finite_range(x)
+    batch_min, batch_max = _finite_range(x, self.non_negative)
     batch_min, batch_max = cross_replica_range(batch_min, batch_max)
     # +inf > -inf: no finite value in the global batch.
     has_data = tf.cast(batch_min <= batch_max, tf.float32)
@@ -236,14 +241,17 @@ class ActivationQuantizer(keras.layers.Layer):
     return {**super().get_config(), "num_bits": self.num_bits,
             "range_mode": self.range_mode, "momentum": self.momentum,
             "init_min": self.init_min, "init_max": self.init_max,
-            "symmetric": self.symmetric}
+            "symmetric": self.symmetric, "non_negative": self.non_negative}
 
 
-def _finite_range(x):
+def _finite_range(x, non_negative=False):
   """min/max of the finite values of x (see batch_range), in two plain
   reductions when they are finite, as they are but for a bad batch; the
-  masked reductions run only then."""
-  mn, mx = tf.reduce_min(x), tf.reduce_max(x)
+  masked reductions run only then. `non_negative`: x >= 0 wherever it is a
+  number, so min is taken as 0, which is what the widening to hold 0 makes
+  of the true minimum anyway."""
+  mx = tf.reduce_max(x)
+  mn = tf.zeros_like(mx) if non_negative else tf.reduce_min(x)
   finite = tf.logical_and(tf.math.is_finite(mn), tf.math.is_finite(mx))
   return tf.cond(finite, lambda: (mn, mx), lambda: batch_range(x))
 
@@ -252,14 +260,16 @@ def output_quantizer_for(activation, num_bits=8, name=None, dtype=None,
                          symmetric=False):
   """The ActivationQuantizer for the output of `activation` (a name): the
   fixed range of TFLite's int8 kernel where it has one, else a moving
-  average."""
+  average (which, after "relu"/"relu6", knows its input is never
+  negative)."""
   fixed = FIXED_OUTPUT_RANGES.get(activation)
   if fixed is not None:
     return ActivationQuantizer(num_bits=num_bits, range_mode="fixed",
                                init_min=fixed[0], init_max=fixed[1], name=name,
                                dtype=dtype, symmetric=symmetric)
   return ActivationQuantizer(num_bits=num_bits, name=name, dtype=dtype,
-                             symmetric=symmetric)
+                             symmetric=symmetric,
+                             non_negative=activation in ("relu", "relu6"))
 
 
 # ---- Conv/Dense with folded BatchNormalization -------------------------------
@@ -353,7 +363,8 @@ class QuantizedLayer(keras.layers.Layer):
     if self.quantize_output:
       self.output_quantizer = ActivationQuantizer(
           num_bits=self.output_bits, name="output_quantizer",
-          dtype=layer.dtype_policy, symmetric=self.symmetric_output)
+          dtype=layer.dtype_policy, symmetric=self.symmetric_output,
+          non_negative=activation in ("relu", "relu6"))
 
   def build(self, input_shape):
     if not self.layer.built:
