@@ -281,3 +281,23 @@ def test_quantizers_after_relu_reduce_only_the_maximum_and_agree():
   for batch in (x, x * 0.5, tf.where(x > 5, np.inf, x)):
     assert_same_bits(fast(batch, training=True), full(batch, training=True))
     assert fast.range() == full.range()
+
+
+def test_float64_models_export_a_bit_identical_stock_saved_model(tmp_path):
+  """TF has no float64 FakeQuant kernel: the stock graph uses tf_qdq's XLA
+  composition of built-ins, which has the op's bits."""
+  previous = keras.config.dtype_policy()
+  keras.config.set_dtype_policy("float64")
+  try:
+    qat = qk.quantize_model(_conv_bn_model(), verbose=False)
+    x = np.random.default_rng(10).normal(size=(8, 6, 6, 3)).astype(np.float32)
+    qat(x, training=True)
+    want = qat(x, training=False)
+    assert want.dtype == tf.float64
+    path = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
+                     verbose=False)
+    got = tf.saved_model.load(path).signatures["serving_default"](
+        tf.constant(x))
+    assert_same_bits(list(got.values())[0], want)
+  finally:
+    keras.config.set_dtype_policy(previous)

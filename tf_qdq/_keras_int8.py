@@ -164,7 +164,9 @@ class ActivationQuantizer(keras.layers.Layer):
 
   def build(self, input_shape):
     del input_shape
-    weight = dict(shape=(), trainable=False, autocast=False,
+    # float32 whatever the dtype policy (float64 too): the ranges the ops
+    # read are float32 values cast to the compute dtype.
+    weight = dict(shape=(), dtype="float32", trainable=False, autocast=False,
                   aggregation="only_first_replica")
     self.min = self.add_weight(
         name="min", initializer=keras.initializers.Constant(self.init_min),
@@ -396,7 +398,8 @@ class QuantizedLayer(keras.layers.Layer):
   def _bias_value(self):
     if self.use_bias:
       return tf.convert_to_tensor(self.bias)
-    return tf.zeros([output_channels(self.layer)], tf.float32)
+    return tf.zeros([output_channels(self.layer)],
+                    kernel_variable(self.layer).dtype)
 
   def folded_bias(self, scale=None):
     """The bias of the int8 op: beta + (b - moving_mean) * s with BN, else b.
@@ -465,8 +468,9 @@ class QuantizedLayer(keras.layers.Layer):
     bn = self.batch_norm
     axes = list(range(len(y.shape) - 1))
     mean_y, var_y = keras.ops.moments(y, axes, synchronized=bn.synchronized)
-    mean_y = tf.cast(mean_y, tf.float32)
-    var_y = tf.cast(var_y, tf.float32)
+    dtype = scale.dtype  # the variables' (float32, or float64 by policy)
+    mean_y = tf.cast(mean_y, dtype)
+    var_y = tf.cast(var_y, dtype)
     safe = tf.where(tf.equal(scale, 0.0), tf.ones_like(scale), scale)
     squared = safe * safe
     m = bn.momentum
