@@ -4,6 +4,8 @@
 #   make test    build, package, install the wheel into .venv, run the tests
 #   make wheel   dist/tf_qdq-*.whl
 #   make bench   the benchmark suite (docs/benchmarks.md)
+#   make cc-test the C++ tests, plain and under ASan+UBSan, and tf_qdq._core's tests under ASan+UBSan
+#   make cc-fuzz the libFuzzer target on the core for CC_FUZZ_SECONDS (default 60)
 SHELL := /bin/bash
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
@@ -15,7 +17,7 @@ SETUP_STAMP := $(VENV)/.tf_qdq_setup_stamp
 REQUIREMENTS := requirements-dev.txt $(wildcard requirements-demo.txt)
 PYTEST_ARGS ?=
 
-.PHONY: all setup build wheel install test demo bench clean fuzz
+.PHONY: all setup build wheel install test demo bench clean fuzz cc-test cc-fuzz
 
 all: wheel
 
@@ -67,6 +69,19 @@ FUZZ_CASES ?= 2000
 FUZZ_SEED ?= 13
 fuzz: install
 	cd tests && TF_QDQ_FUZZ_CASES=$(FUZZ_CASES) TF_QDQ_FUZZ_SEED=$(FUZZ_SEED) ../$(PYTHON) -m pytest -q -p no:cacheprovider test_fuzz.py
+
+# C++ tests of cc/core (cc/tests), plain and with --config=asan (AddressSanitizer +
+# UndefinedBehaviorSanitizer), then tf_qdq._core built with both sanitizers under
+# tests/core/test_core_cpu.py (tools/sanitizer_tests.sh). Needs the op library built.
+CC_TEST_BAZEL_ARGS ?=
+cc-test: build
+	PYTHON_BIN_PATH=$(CURDIR)/$(PYTHON) tools/sanitizer_tests.sh test $(CC_TEST_BAZEL_ARGS)
+
+# libFuzzer (clang-19, ASan + UBSan) on the core's entry points for CC_FUZZ_SECONDS;
+# the corpus grows in build/fuzz_corpus/, findings land in build/fuzz_artifacts/.
+CC_FUZZ_SECONDS ?= 60
+cc-fuzz: setup
+	PYTHON_BIN_PATH=$(CURDIR)/$(PYTHON) tools/sanitizer_tests.sh fuzz $(CC_FUZZ_SECONDS)
 
 bench: install
 	$(PYTHON) bench/run_benchmarks.py

@@ -4,7 +4,7 @@
 #   - bazel-bootstrap: Debian's offline Bazel 4.2.3 (no newer Bazel is reachable here),
 #     with its Java runtime;
 #   - clang-19, lld-19: the CUDA compiler TF itself uses (nvcc 13 objects must not ship,
-#     see docs/toolchain.md);
+#     see docs/toolchain.md); libclang-rt-19-dev: its libFuzzer (make cc-fuzz);
 #   - npm (and nodejs), for bazelisk, which drives the local Bazel through
 #     USE_BAZEL_VERSION;
 #   - g++, python3-venv and python3-dev (Python.h for the pybind11 module), when the
@@ -30,6 +30,9 @@ need_apt=()
 command -v bazel-4 >/dev/null 2>&1 || need_apt+=(bazel-bootstrap)
 command -v clang-19 >/dev/null 2>&1 || need_apt+=(clang-19)
 command -v lld-19 >/dev/null 2>&1 || need_apt+=(lld-19)
+# libFuzzer and the sanitizer runtimes for clang-19 (make cc-fuzz, cc/tests).
+[ -f /usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
+  need_apt+=(libclang-rt-19-dev)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
 BAZELISK_PREFIX=/opt/tf-qdq-bazelisk
 if [ ! -x "$BAZELISK_PREFIX/bin/bazelisk" ] && ! command -v npm >/dev/null 2>&1; then
