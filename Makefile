@@ -85,6 +85,7 @@ cc-fuzz: setup
 
 bench: install
 	$(PYTHON) bench/run_benchmarks.py
+	$(PYTHON) bench/qat_step.py
 
 clean:
 	$(BAZEL) clean
