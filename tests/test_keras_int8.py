@@ -191,6 +191,14 @@ def test_fit_under_xla_matches_eager():
   np.testing.assert_allclose(results[0], results[1], atol=1e-5)
 
 
+def _assert_stock_saved_model_gives(want, qat, x, tmp_path):
+  path = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
+                   verbose=False)
+  got = tf.saved_model.load(path).signatures["serving_default"](
+      tf.constant(x))
+  assert_same_bits(list(got.values())[0], want)
+
+
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_trains_and_exports_exactly(policy, tmp_path):
   previous = keras.config.dtype_policy()
@@ -205,11 +213,7 @@ def test_mixed_precision_trains_and_exports_exactly(policy, tmp_path):
     # own eager and graph-mode predictions differ there (not tf_qdq's doing).
     want = tf.function(lambda t: qat(t, training=False))(tf.constant(x))
     assert want.dtype == policy.split("_")[1]
-    path = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
-                     verbose=False)
-    got = tf.saved_model.load(path).signatures["serving_default"](
-        tf.constant(x))
-    assert_same_bits(list(got.values())[0], want)
+    _assert_stock_saved_model_gives(want, qat, x, tmp_path)
   finally:
     keras.config.set_dtype_policy(previous)
 
@@ -294,10 +298,6 @@ def test_float64_models_export_a_bit_identical_stock_saved_model(tmp_path):
     qat(x, training=True)
     want = qat(x, training=False)
     assert want.dtype == tf.float64
-    path = qk.export(qat, str(tmp_path / "sm"), format="tf_saved_model",
-                     verbose=False)
-    got = tf.saved_model.load(path).signatures["serving_default"](
-        tf.constant(x))
-    assert_same_bits(list(got.values())[0], want)
+    _assert_stock_saved_model_gives(want, qat, x, tmp_path)
   finally:
     keras.config.set_dtype_policy(previous)
