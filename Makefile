@@ -44,7 +44,7 @@ setup: $(SETUP_STAMP) .tf_configure.bazelrc
 
 # The op library and tf_qdq._core (pybind11, for the .venv's Python), both by Bazel.
 build: setup
-	$(BAZEL) build $(BAZEL_CONFIG) //cc:_tf_qdq_ops.so //cc/python:core_module
+	$(BAZEL) build $(BAZEL_CONFIG) //cc/tf:_tf_qdq_ops.so //cc/python:core_module
 	PYTHON_BIN_PATH=$(PYTHON) tools/stage_library.sh
 
 wheel: build

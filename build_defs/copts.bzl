@@ -1,7 +1,7 @@
 """The compiler flags that decide tf-qdq's bits: the one list.
 
 Every host compile of cc/core's arithmetic takes TF_QDQ_COPTS: the op library
-(//cc:_tf_qdq_ops.so), the pybind11 module (//cc/python:core_module), the C++
+(//cc/tf:_tf_qdq_ops.so), the pybind11 module (//cc/python:core_module), the C++
 tests and the fuzzer (//cc/tests). The clang CUDA compiles (cuda.bzl) take
 FP_COPTS. cc/python/CMakeLists.txt (the nvcc build for GPU machines) parses the
 two lists below out of this file, so keep each list's strings on their own

@@ -6,7 +6,7 @@ Public API:
 
     tf_qdq_cuda_library(
         name = "gpu_kernels",
-        srcs = ["kernels/gpu_functors.cu.cc"],   # compiled with clang -x cuda
+        srcs = ["gpu_functors.cu.cc"],   # compiled with clang -x cuda
         hdrs = [...],                            # headers the .cu.cc files share with .cc files
         deps = ["//cc/core", "@local_config_tf//:tf_header_lib"],
         copts = [],                              # extra clang flags for the .cu.cc files

@@ -20,7 +20,7 @@ trap 'rm -rf "$STAGE"' EXIT
 mkdir -p "$STAGE/tf_qdq"
 cp "$RUNFILES"/tf_qdq/*.py "$STAGE/tf_qdq/"
 rm -f "$STAGE/tf_qdq/_build_info.py"
-install -m 0755 "$RUNFILES/cc/_tf_qdq_ops.so" "$STAGE/tf_qdq/"
+install -m 0755 "$RUNFILES/cc/tf/_tf_qdq_ops.so" "$STAGE/tf_qdq/"
 # tf_qdq._core, built by Bazel for the configured Python (//cc/python:core_module).
 EXT="$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
 CORE="$RUNFILES/cc/python/_core$EXT"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Copies the Bazel-built op library and tf_qdq._core (//cc:_tf_qdq_ops.so,
+# Copies the Bazel-built op library and tf_qdq._core (//cc/tf:_tf_qdq_ops.so,
 # //cc/python:core_module) into a tf_qdq package directory and records the
 # TensorFlow version they were built against (tf_qdq/_build_info.py), which the
 # loader checks at import time.
@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 DEST="${1:-$ROOT/tf_qdq}"
 PY="${PYTHON_BIN_PATH:-$ROOT/.venv/bin/python}"
 [ -x "$PY" ] || PY=python3
-SO="$ROOT/bazel-bin/cc/_tf_qdq_ops.so"
+SO="$ROOT/bazel-bin/cc/tf/_tf_qdq_ops.so"
 [ -f "$SO" ] || { echo "stage_library: $SO not built (run make build)" >&2; exit 1; }
 EXT="$("$PY" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
 CORE="$ROOT/bazel-bin/cc/python/_core$EXT"

@@ -2,8 +2,8 @@
 //
 // Every formula here follows TensorFlow 2.21's CPU kernels in exact operation
 // order (see docs/semantics.md, cited below as "docs/semantics.md §N").
-// The CPU loops (cpu_kernels.h), the CUDA kernels (cc/kernels/*.cu.cc) and the
-// pybind11 core module call these functions and nothing else for the maths.
+// The CPU loops (cpu/*.h), the CUDA kernels (cuda/*.cuh) and the pybind11
+// core module call these functions and nothing else for the maths.
 //
 // Bit-exactness rules that every caller must keep:
 //  * each arithmetic step is a separately rounded IEEE operation in the compute

@@ -8,7 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "cc/core/cuda_kernels.cuh"
+#include "cc/core/cuda/fake_quant.cuh"
+#include "cc/core/cuda/qdq.cuh"
 #include "cc/python/core_cuda.h"
 
 namespace tf_qdq {

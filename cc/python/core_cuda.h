@@ -1,5 +1,5 @@
 // Host entry points that run the core's CUDA kernels on host arrays for the
-// pybind11 module: copy in, launch (cuda_kernels.cuh), copy out. Only built
+// pybind11 module: copy in, launch (cc/core/cuda/*.cuh), copy out. Only built
 // with TF_QDQ_WITH_CUDA. Errors throw std::runtime_error.
 #ifndef TF_QDQ_CC_PYTHON_CORE_CUDA_H_
 #define TF_QDQ_CC_PYTHON_CORE_CUDA_H_

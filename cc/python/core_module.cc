@@ -15,7 +15,8 @@
 #include <string>
 #include <vector>
 
-#include "cc/core/cpu_kernels.h"
+#include "cc/core/cpu/fake_quant.h"
+#include "cc/core/cpu/qdq.h"
 #include "cc/core/layout.h"
 #include "cc/core/op_args.h"
 

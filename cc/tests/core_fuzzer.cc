@@ -1,4 +1,4 @@
-// libFuzzer target on the core's entry points (cc/core/cpu_kernels.h):
+// libFuzzer target on the core's entry points (cc/core/cpu/*.h):
 // hostile shapes (empty, one element, channel runs around the block, chunk and
 // lane sizes), attrs (every num_bits / narrow_range / signed_input / round_mode
 // the op layer accepts, per tensor and per channel) and values (raw bit
@@ -20,7 +20,8 @@
 #include <cstring>
 #include <vector>
 
-#include "cc/core/cpu_kernels.h"
+#include "cc/core/cpu/fake_quant.h"
+#include "cc/core/cpu/qdq.h"
 #include "cc/core/layout.h"
 #include "cc/core/numeric.h"
 #include "cc/core/op_args.h"

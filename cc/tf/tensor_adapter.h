@@ -1,9 +1,9 @@
-// Glue between TensorFlow's kernel API and the framework-free core:
+// The adapter between TensorFlow's kernel API and the framework-free core:
 // TF element types -> core storage types, the [outer, depth, inner] view of a
 // tensor, workspace allocation through allocate_temp, and TF's CPU thread pool
 // as the core's ParallelFor.
-#ifndef TF_QDQ_CC_KERNELS_KERNEL_SUPPORT_H_
-#define TF_QDQ_CC_KERNELS_KERNEL_SUPPORT_H_
+#ifndef TF_QDQ_CC_TF_TENSOR_ADAPTER_H_
+#define TF_QDQ_CC_TF_TENSOR_ADAPTER_H_
 
 #include <cstdint>
 #include <functional>
@@ -17,10 +17,12 @@
 
 namespace tf_qdq {
 
-using CPUDevice = Eigen::ThreadPoolDevice;
-// The GPU kernels dispatch on this tag rather than Eigen::GpuDevice, which is
-// only declared in translation units compiled as CUDA.
-struct GPUDevice {};
+// Device tags of the OpKernel and functor templates. They are not Eigen's
+// devices: a functor takes what it needs (the thread pool, the CUDA stream)
+// from the OpKernelContext, and Eigen::GpuDevice is only declared in
+// translation units compiled as CUDA.
+struct CpuTag {};
+struct GpuTag {};
 
 // TF element type -> the core's storage type (same size and bits).
 template <typename T>
@@ -110,4 +112,4 @@ class CpuParallelFor {
 
 }  // namespace tf_qdq
 
-#endif  // TF_QDQ_CC_KERNELS_KERNEL_SUPPORT_H_
+#endif  // TF_QDQ_CC_TF_TENSOR_ADAPTER_H_

@@ -1,13 +1,14 @@
 // GPU specialisations of the tf-qdq functors: take the op's CUDA stream and a
 // workspace from allocate_temp, and run the framework-free kernels of
-// cc/core/cuda_kernels.cuh. Compiled by clang in CUDA mode (see
+// cc/core/cuda/*.cuh. Compiled by clang in CUDA mode (see
 // build_defs/cuda.bzl) with -ffp-contract=off: no FMA contraction anywhere in
 // device code, so every element-wise output matches the CPU kernels' bits.
 #if GOOGLE_CUDA
 #define EIGEN_USE_GPU
 
-#include "cc/core/cuda_kernels.cuh"
-#include "cc/kernels/quantize_functors.h"
+#include "cc/core/cuda/fake_quant.cuh"
+#include "cc/core/cuda/qdq.cuh"
+#include "cc/tf/cpu_functors.h"
 #include "tensorflow/core/framework/op_kernel.h"
 
 namespace tf_qdq {
@@ -37,7 +38,7 @@ tensorflow::Status WithWorkspace(tensorflow::OpKernelContext* ctx, size_t bytes,
 }  // namespace
 
 template <typename T>
-tensorflow::Status QdqForward<GPUDevice, T>::operator()(
+tensorflow::Status QdqForward<GpuTag, T>::operator()(
     tensorflow::OpKernelContext* ctx, const core::QdqForwardArgs<T>& args) {
   return WithWorkspace(
       ctx, core::cuda::QdqForwardCudaWorkspaceBytes<T>(args.view, args.range_given),
@@ -47,14 +48,14 @@ tensorflow::Status QdqForward<GPUDevice, T>::operator()(
 }
 
 template <typename T>
-tensorflow::Status QdqGradient<GPUDevice, T>::operator()(
+tensorflow::Status QdqGradient<GpuTag, T>::operator()(
     tensorflow::OpKernelContext* ctx, const core::QdqGradientArgs<T>& args) {
   return Check(core::cuda::QdqGradientCuda(args, StreamOf(ctx)),
                "QuantizeAndDequantizeV4Grad");
 }
 
 template <core::GridStep kStep, typename T>
-tensorflow::Status FakeQuantForward<GPUDevice, kStep, T>::operator()(
+tensorflow::Status FakeQuantForward<GpuTag, kStep, T>::operator()(
     tensorflow::OpKernelContext* ctx, const core::FakeQuantArgs<T>& args) {
   return WithWorkspace(
       ctx, core::cuda::FakeQuantForwardCudaWorkspaceBytes<T>(args.view),
@@ -64,7 +65,7 @@ tensorflow::Status FakeQuantForward<GPUDevice, kStep, T>::operator()(
 }
 
 template <typename T>
-tensorflow::Status FakeQuantGradient<GPUDevice, T>::operator()(
+tensorflow::Status FakeQuantGradient<GpuTag, T>::operator()(
     tensorflow::OpKernelContext* ctx, const core::FakeQuantGradientArgs<T>& args) {
   return WithWorkspace(
       ctx,
@@ -75,11 +76,11 @@ tensorflow::Status FakeQuantGradient<GPUDevice, T>::operator()(
 }
 
 #define TF_QDQ_INSTANTIATE_GPU(T)                                              \
-  template struct QdqForward<GPUDevice, T>;                                    \
-  template struct QdqGradient<GPUDevice, T>;                                   \
-  template struct FakeQuantForward<GPUDevice, core::GridStep::kDivideByScale, T>; \
-  template struct FakeQuantForward<GPUDevice, core::GridStep::kMultiplyByInverse, T>; \
-  template struct FakeQuantGradient<GPUDevice, T>;
+  template struct QdqForward<GpuTag, T>;                                    \
+  template struct QdqGradient<GpuTag, T>;                                   \
+  template struct FakeQuantForward<GpuTag, core::GridStep::kDivideByScale, T>; \
+  template struct FakeQuantForward<GpuTag, core::GridStep::kMultiplyByInverse, T>; \
+  template struct FakeQuantGradient<GpuTag, T>;
 TF_QDQ_INSTANTIATE_GPU(float)
 TF_QDQ_INSTANTIATE_GPU(double)
 TF_QDQ_INSTANTIATE_GPU(core::Half)

@@ -1,4 +1,4 @@
-// The CPU loops of cc/core/cpu_kernels.h against a scalar reference, bit for
+// The CPU loops of cc/core/cpu/*.h against a scalar reference, bit for
 // bit, on random inputs with special values (NaN, inf, signed zeros,
 // denormals, grid ties), for every op, dtype and kind of channel view, and
 // under several ways of splitting the work (results must not depend on it).
@@ -7,7 +7,8 @@
 // a time, finds each channel's range with a plain loop, and sums the FakeQuant
 // range gradients in the canonical order that layout.h documents, written out
 // directly (full-width lane trees, as the GPU folds them).
-#include "cc/core/cpu_kernels.h"
+#include "cc/core/cpu/fake_quant.h"
+#include "cc/core/cpu/qdq.h"
 
 #include <cmath>
 #include <cstdint>

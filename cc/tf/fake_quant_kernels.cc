@@ -7,7 +7,7 @@
 // look only at their shapes.
 #include <string>
 
-#include "cc/kernels/quantize_functors.h"
+#include "cc/tf/cpu_functors.h"
 #include "tensorflow/core/framework/op_kernel.h"
 
 namespace tf_qdq {
@@ -273,7 +273,7 @@ class FakeQuantWithMinMaxVarsGradientOp : public OpKernel {
       FakeQuantWithMinMaxVarsGradientOp<DEVICE_TYPE, T, true>);
 
 #define TF_QDQ_REGISTER_FAKE_QUANT_CPU(T) \
-  TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_CPU, CPUDevice, T)
+  TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_CPU, CpuTag, T)
 TF_QDQ_REGISTER_FAKE_QUANT_CPU(float);
 TF_QDQ_REGISTER_FAKE_QUANT_CPU(double);
 TF_QDQ_REGISTER_FAKE_QUANT_CPU(Eigen::half);
@@ -282,7 +282,7 @@ TF_QDQ_REGISTER_FAKE_QUANT_CPU(Eigen::bfloat16);
 
 #if GOOGLE_CUDA
 #define TF_QDQ_REGISTER_FAKE_QUANT_GPU(T) \
-  TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_GPU, GPUDevice, T)
+  TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_GPU, GpuTag, T)
 TF_QDQ_REGISTER_FAKE_QUANT_GPU(float);
 TF_QDQ_REGISTER_FAKE_QUANT_GPU(double);
 TF_QDQ_REGISTER_FAKE_QUANT_GPU(Eigen::half);

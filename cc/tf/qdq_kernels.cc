@@ -6,7 +6,7 @@
 // input there, docs/semantics.md §2.3 "Consequence").
 #include <type_traits>
 
-#include "cc/kernels/quantize_functors.h"
+#include "cc/tf/cpu_functors.h"
 #include "tensorflow/core/framework/op_kernel.h"
 
 namespace tf_qdq {
@@ -62,7 +62,7 @@ class QuantizeAndDequantizeV4Op : public OpKernel {
                     InvalidArgument("input_max must be a scalar."));
         // The values are on the host only for the CPU kernel; the GPU kernel
         // keeps them in device memory and outputs NaN for an invalid range.
-        if (std::is_same<Device, CPUDevice>::value) {
+        if (std::is_same<Device, CpuTag>::value) {
           const auto min_value = HostValue<T>(input_min);
           const auto max_value = HostValue<T>(input_max);
           OP_REQUIRES(ctx, min_value <= max_value,
@@ -202,7 +202,7 @@ class QuantizeAndDequantizeV4GradOp : public OpKernel {
                               .TypeConstraint<T>("T"),                     \
                           QuantizeAndDequantizeV4GradOp<DEVICE_TYPE, T>);
 
-#define TF_QDQ_REGISTER_QDQ_CPU(T) TF_QDQ_REGISTER_QDQ(::tensorflow::DEVICE_CPU, CPUDevice, T)
+#define TF_QDQ_REGISTER_QDQ_CPU(T) TF_QDQ_REGISTER_QDQ(::tensorflow::DEVICE_CPU, CpuTag, T)
 TF_QDQ_REGISTER_QDQ_CPU(float);
 TF_QDQ_REGISTER_QDQ_CPU(double);
 TF_QDQ_REGISTER_QDQ_CPU(Eigen::half);
@@ -210,7 +210,7 @@ TF_QDQ_REGISTER_QDQ_CPU(Eigen::bfloat16);
 #undef TF_QDQ_REGISTER_QDQ_CPU
 
 #if GOOGLE_CUDA
-#define TF_QDQ_REGISTER_QDQ_GPU(T) TF_QDQ_REGISTER_QDQ(::tensorflow::DEVICE_GPU, GPUDevice, T)
+#define TF_QDQ_REGISTER_QDQ_GPU(T) TF_QDQ_REGISTER_QDQ(::tensorflow::DEVICE_GPU, GpuTag, T)
 TF_QDQ_REGISTER_QDQ_GPU(float);
 TF_QDQ_REGISTER_QDQ_GPU(double);
 TF_QDQ_REGISTER_QDQ_GPU(Eigen::half);
