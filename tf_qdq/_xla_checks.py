@@ -1,4 +1,6 @@
-"""The XLA lowering's checks of inputs and attrs, with the kernels' messages.
+"""The XLA lowering's checks of inputs and attrs: each op's contract, stated
+once in cc/core/contract and evaluated through tf_qdq._core, with the
+kernels' messages.
 
 Checks of attributes and static shapes raise at trace time. XLA drops
 tf.debugging assertions, so a shape check that needs the actual shapes is a
@@ -9,6 +11,8 @@ values cannot raise inside XLA and are not made.
 import re
 
 import tensorflow as tf
+
+from tf_qdq import _core
 
 from tf_qdq._xla_common import FLOATS
 
@@ -38,6 +42,12 @@ def rank_of(t):
   return t.shape.rank
 
 
+def shape_of(t):
+  """A shape as the contracts (tf_qdq._core.check_*) take it: None for an
+  unknown rank, else a list of dims with None where unknown."""
+  return None if t.shape.rank is None else t.shape.as_list()
+
+
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]+")
 
 
@@ -49,43 +59,38 @@ def _check_name(message):
   return _NAME_UNSAFE.sub("_", message).strip("_.-")[:150] or "check"
 
 
-def checked_rank(t, rank, message):
-  """t, whose rank must be `rank`: checked now when known, else when XLA
-  compiles (EnsureShape). `message(actual_rank)` is the kernel's message."""
-  if rank_of(t) is not None:
-    if rank_of(t) != rank:
-      raise invalid(message(rank_of(t)))
-    return t
-  name = _check_name(message("N"))
-  return tf.ensure_shape(tf.identity(t, name=name), [None] * rank, name=name)
-
-
-def checked_size(t, x, axis, message, rank_message):
-  """t (rank 1), whose size must be dim `axis` of x: checked now when both
-  are known, else when XLA compiles (a reshape to that dim; reading the dim
-  fails first when x has no such axis, `rank_message`)."""
-  depth = x.shape[axis] if rank_of(x) is not None else None
-  size = t.shape[0] if rank_of(t) == 1 else None
-  if depth is not None and size is not None:
-    if size != depth:
-      raise invalid(message(size, depth))
-    return t
-  with tf.name_scope(_check_name(rank_message)):
-    depth = tf.shape(x)[axis]
-  return tf.reshape(t, [depth], name=_check_name(message("N", "D")))
-
-
-def checked_same_shape(g, x, message):
-  """(g, x), whose shapes must be equal: checked now when both are known,
-  else when XLA compiles (each broadcast to the other's shape, which passes
-  only for equal shapes)."""
-  if g.shape.is_fully_defined() and x.shape.is_fully_defined():
-    if g.shape != x.shape:
-      raise invalid(message)
-    return g, x
-  name = _check_name(message)
-  return (tf.broadcast_to(g, tf.shape(x), name=name),
-          tf.broadcast_to(x, tf.shape(g), name=name))
+def enforce(contract_result, *tensors):
+  """Enforces an op's contract, as tf_qdq._core.check_* evaluated it on the
+  shapes known at trace time: raises the first check those shapes fail, and
+  returns `tensors` (the op's inputs, in order) with the checks they cannot
+  decide attached as shape ops that fail when XLA compiles."""
+  error, deferred = contract_result
+  if error is not None:
+    raise invalid(error)
+  tensors = list(tensors)
+  for kind, operand, other, value, message in deferred:
+    t = tensors[operand]
+    name = _check_name(message)
+    if kind == _core.DEFERRED_RANK:  # EnsureShape of rank `value`
+      t = tf.ensure_shape(tf.identity(t, name=name), [None] * value, name=name)
+    elif kind == _core.DEFERRED_AXIS_IN_RANK:  # reading dim `value` fails
+      with tf.name_scope(name):
+        shape = tf.shape(t)
+        dim = shape[value]
+      t = tf.reshape(t, tf.concat([shape[:value], [dim], shape[value + 1:]], 0),
+                     name=name)
+    elif kind == _core.DEFERRED_SIZE:  # a reshape to dim `value` of `other`
+      with tf.name_scope(name):
+        depth = tf.shape(tensors[other])[value]
+      t = tf.reshape(t, [depth], name=name)
+    elif kind == _core.DEFERRED_SAME_SHAPE:  # each broadcast to the other
+      u = tensors[other]
+      t, tensors[other] = (tf.broadcast_to(t, tf.shape(u), name=name),
+                           tf.broadcast_to(u, tf.shape(t), name=name))
+    else:  # pragma: no cover - the contracts define no other kind
+      raise AssertionError(f"unknown deferred check {kind}")
+    tensors[operand] = t
+  return tensors
 
 
 def check_int32(value, name):

@@ -9,13 +9,11 @@ double sums of tf_qdq._xla_sums.
 """
 import tensorflow as tf
 
+from tf_qdq import _core
 from tf_qdq._xla_checks import check_int32
-from tf_qdq._xla_checks import checked_rank
-from tf_qdq._xla_checks import checked_same_shape
-from tf_qdq._xla_checks import checked_size
 from tf_qdq._xla_checks import convert_inputs
-from tf_qdq._xla_checks import invalid
-from tf_qdq._xla_checks import rank_of
+from tf_qdq._xla_checks import enforce
+from tf_qdq._xla_checks import shape_of
 from tf_qdq._xla_common import compute_dtype
 from tf_qdq._xla_common import const
 from tf_qdq._xla_common import max_prefer_left
@@ -31,10 +29,13 @@ from tf_qdq._xla_sums import store_double
 from tf_qdq.core import _flushed_float32
 
 
-def _check_fake_quant_bits(num_bits):
+def _enforce(op_name, gradient, tensors, num_bits, min=0.0, max=0.0):  # pylint: disable=redefined-builtin
+  """The op's contract (cc/core/contract/fake_quant.h) on `tensors`, its
+  converted inputs; returns them with the deferred checks attached."""
   check_int32(num_bits, "num_bits")
-  if not 2 <= num_bits <= 16:
-    raise invalid("num_bits must be between 2 and 16, inclusive")
+  return enforce(_core.check_fake_quant(
+      op_name, gradient, [shape_of(t) for t in tensors], num_bits, min, max,
+      node_name=op_name + ("Gradient" if gradient else "")), *tensors)
 
 
 class _Nudged:
@@ -141,50 +142,20 @@ def _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx, num_bits,
   return d
 
 
-def _check_vars_ranges(mn, mx):
-  """(mn, mx), checked to be scalars."""
-  return tuple(checked_rank(t, 0, lambda r, label=label: (
-      f"`{label}` must be rank 0 but is rank {r}")) for t, label in (
-          (mn, "min"), (mx, "max")))
-
-
-def _check_per_channel_ranges(x, mn, mx):
-  """(mn, mx), checked to be vectors of the depth of x (the last axis)."""
-  if rank_of(x) == 0:
-    raise invalid("inputs must be at least rank 1 for a per-channel op, but "
-                  "is rank 0")
-  out = []
-  for t, label in ((mn, "min"), (mx, "max")):
-    t = checked_rank(t, 1, lambda r, label=label: (
-        f"`{label}` must be rank 1 but is rank {r}"))
-    out.append(checked_size(t, x, -1, lambda size, depth, label=label: (
-        f"{label} has incorrect size, expected {depth} was {size}"),
-        "inputs must be at least rank 1 for a per-channel op"))
-  return tuple(out)
-
-
 def _args_range(x, min, max):  # pylint: disable=redefined-builtin
-  """The float attrs of Args as tensors of the compute type (checked first,
-  as the kernels check them when they are built)."""
-  min, max = _check_args_range(min, max)
+  """The float attrs of Args (flushed as the kernels read them) as tensors of
+  the compute type."""
   c = compute_dtype(x.dtype)
-  return const(min, c), const(max, c)
-
-
-def _check_args_range(min, max):  # pylint: disable=redefined-builtin
-  min, max = _flushed_float32(min), _flushed_float32(max)
-  if not min < max:
-    raise invalid(f"min has to be smaller than max, was: {min} >= {max}")
-  return min, max
+  return const(_flushed_float32(min), c), const(_flushed_float32(max), c)
 
 
 @no_autograph
 def fake_quant_with_min_max_args(inputs, min, max, num_bits, narrow_range,  # pylint: disable=redefined-builtin
                                  name=None):
-  _check_args_range(min, max)
-  _check_fake_quant_bits(num_bits)
   with tf.name_scope(name or "FakeQuantWithMinMaxArgs"):
     (x,) = convert_inputs("FakeQuantWithMinMaxArgs", inputs)
+    (x,) = _enforce("FakeQuantWithMinMaxArgs", False, [x], num_bits,
+                    _flushed_float32(min), _flushed_float32(max))
     mn, mx = _args_range(x, min, max)
 
     @tf.custom_gradient
@@ -200,13 +171,10 @@ def fake_quant_with_min_max_args(inputs, min, max, num_bits, narrow_range,  # py
 @no_autograph
 def fake_quant_with_min_max_args_gradient(gradients, inputs, min, max,  # pylint: disable=redefined-builtin
                                           num_bits, narrow_range, name=None):
-  _check_args_range(min, max)
-  _check_fake_quant_bits(num_bits)
   with tf.name_scope(name or "FakeQuantWithMinMaxArgsGradient"):
     g, x = convert_inputs("FakeQuantWithMinMaxArgsGradient", gradients, inputs)
-    g, x = checked_same_shape(g, x, "Inputs to operation "
-                      "FakeQuantWithMinMaxArgsGradient must have the same "
-                      "size and shape.")
+    g, x = _enforce("FakeQuantWithMinMaxArgs", True, [g, x], num_bits,
+                    _flushed_float32(min), _flushed_float32(max))
     mn, mx = _args_range(x, min, max)
 
     @tf.custom_gradient
@@ -225,13 +193,9 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min, max,  # pylint
 
 def _fake_quant_vars_op(op_name, inputs, min, max, num_bits, narrow_range,  # pylint: disable=redefined-builtin
                         name, per_channel):
-  _check_fake_quant_bits(num_bits)
   with tf.name_scope(name or op_name):
     x, mn, mx = convert_inputs(op_name, inputs, min, max)
-    if per_channel:
-      mn, mx = _check_per_channel_ranges(x, mn, mx)
-    else:
-      mn, mx = _check_vars_ranges(mn, mx)
+    x, mn, mx = _enforce(op_name, False, [x, mn, mx], num_bits)
 
     @tf.custom_gradient
     def fake_quant(x, mn, mx):
@@ -250,14 +214,10 @@ def _fake_quant_vars_op(op_name, inputs, min, max, num_bits, narrow_range,  # py
 
 def _fake_quant_vars_gradient_op(op_name, gradients, inputs, min, max,  # pylint: disable=redefined-builtin
                                  num_bits, narrow_range, name, per_channel):
-  _check_fake_quant_bits(num_bits)
-  with tf.name_scope(name or op_name):
-    g, x, mn, mx = convert_inputs(op_name, gradients, inputs, min, max)
-    g, x = checked_same_shape(g, x, "gradient and input must be the same size")
-    if per_channel:
-      mn, mx = _check_per_channel_ranges(x, mn, mx)
-    else:
-      mn, mx = _check_vars_ranges(mn, mx)
+  with tf.name_scope(name or op_name + "Gradient"):
+    g, x, mn, mx = convert_inputs(op_name + "Gradient", gradients, inputs, min,
+                                  max)
+    g, x, mn, mx = _enforce(op_name, True, [g, x, mn, mx], num_bits)
     sums = "columns" if per_channel else "flat"
 
     @tf.custom_gradient
@@ -286,7 +246,7 @@ def fake_quant_with_min_max_vars(inputs, min, max, num_bits, narrow_range,  # py
 def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint: disable=redefined-builtin
                                           num_bits, narrow_range, name=None):
   return _fake_quant_vars_gradient_op(
-      "FakeQuantWithMinMaxVarsGradient", gradients, inputs, min, max,
+      "FakeQuantWithMinMaxVars", gradients, inputs, min, max,
       num_bits, narrow_range, name, per_channel=False)
 
 
@@ -303,5 +263,5 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
                                                       max, num_bits,
                                                       narrow_range, name=None):
   return _fake_quant_vars_gradient_op(
-      "FakeQuantWithMinMaxVarsPerChannelGradient", gradients, inputs, min, max,
+      "FakeQuantWithMinMaxVarsPerChannel", gradients, inputs, min, max,
       num_bits, narrow_range, name, per_channel=True)

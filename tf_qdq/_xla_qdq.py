@@ -9,13 +9,13 @@ floor(y + 0.5); a range computed from the data skips NaNs, and a zero maximum
 import numpy as np
 import tensorflow as tf
 
+from tf_qdq import _core
 from tf_qdq._xla_checks import check_int32
-from tf_qdq._xla_checks import checked_rank
-from tf_qdq._xla_checks import checked_same_shape
-from tf_qdq._xla_checks import checked_size
 from tf_qdq._xla_checks import convert_inputs
+from tf_qdq._xla_checks import enforce
 from tf_qdq._xla_checks import invalid
 from tf_qdq._xla_checks import rank_of
+from tf_qdq._xla_checks import shape_of
 from tf_qdq._xla_common import compute_dtype
 from tf_qdq._xla_common import const
 from tf_qdq._xla_common import max_prefer_left
@@ -65,25 +65,6 @@ def _data_range(xc, axis):
   mn = tf.reduce_min(tf.where(nan, inf, values), axis=reduce_axes)
   mx = tf.reduce_max(tf.where(nan, -inf, values), axis=reduce_axes)
   return mn, _with_zero_sign(mx, values, reduce_axes)
-
-
-def _check_qdq_axis(x, axis, what):
-  if axis < -1:
-    raise invalid(f"Axis must be at least -1. Found {axis}")
-  rank = rank_of(x)
-  if axis != -1 and rank is not None and axis >= rank:
-    if what == "grad":
-      raise invalid("Axis should be -1 or 0 or a positive value less than "
-                    f"{rank}but given axis value was {axis}")
-    raise invalid(f"Shape must be at least rank {axis + 1} but is rank {rank}")
-
-
-def _check_channel_range(t, name, x, axis):
-  t = checked_rank(t, 1, lambda _: f"Shape must be rank 1 for {name} when "
-                   "the axis is specified")
-  return checked_size(t, x, axis, lambda size, depth: (
-      f"{name} has incorrect size, was {size} expected {depth} to match dim "
-      f"{axis} of the input {x.shape}"), f"Shape must be at least rank {axis + 1}")
 
 
 def _broadcast_channel(v, x, axis):
@@ -148,20 +129,13 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input,  # pyl
                   'the list of allowed values: "HALF_TO_EVEN", "HALF_UP"')
   check_int32(axis, "axis")
   check_int32(num_bits, "num_bits")
-  if not 0 < num_bits < (62 if signed_input else 63):
-    raise invalid(f"num_bits is out of range: {num_bits} with signed_input_ "
-                  f"{int(bool(signed_input))}")
   with tf.name_scope(name or "QuantizeAndDequantizeV4"):
     x, mn, mx = convert_inputs("QuantizeAndDequantizeV4", input, input_min,
                                input_max)
-    _check_qdq_axis(x, axis, "forward")
-    if range_given:
-      if axis == -1:
-        mn = checked_rank(mn, 0, lambda _: "input_min must be a scalar.")
-        mx = checked_rank(mx, 0, lambda _: "input_max must be a scalar.")
-      else:
-        mn = _check_channel_range(mn, "input_min_tensor", x, axis)
-        mx = _check_channel_range(mx, "input_max_tensor", x, axis)
+    x, mn, mx = enforce(_core.check_quantize_and_dequantize_v4(
+        [shape_of(x), shape_of(mn), shape_of(mx)], bool(signed_input),
+        num_bits, bool(range_given), round_mode, bool(narrow_range), axis),
+                        x, mn, mx)
 
     @tf.custom_gradient
     def qdq(x, mn, mx):
@@ -201,28 +175,8 @@ def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # p
   with tf.name_scope(name or "QuantizeAndDequantizeV4Grad"):
     g, x, mn, mx = convert_inputs("QuantizeAndDequantizeV4Grad", gradients,
                                   input, input_min, input_max)
-    _check_qdq_axis(x, axis, "grad")
-    g, x = checked_same_shape(g, x, "gradient and input must be the same size")
-    for t, label in ((mn, "min"), (mx, "max")):
-      if rank_of(t) is not None and rank_of(t) not in (0, 1):
-        raise invalid(f"Input {label} tensor must have dimension 0 or 1. "
-                      f"Received {rank_of(t)}.")
-    if axis != -1:
-      mn = checked_rank(mn, 1, lambda _: "Shape must be rank 1 for "
-                        "input_min_tensor when the axis is specified")
-      mx = checked_rank(mx, 1, lambda _: "Shape must be rank 1 for "
-                        "input_max_tensor when the axis is specified")
-      rank_message = ("Axis should be -1 or 0 or a positive value less than "
-                      "the rank")
-      mn = checked_size(mn, x, axis, lambda size, depth: (
-          f"min has incorrect size, expected {depth} was {size}"), rank_message)
-      mx = checked_size(mx, x, axis, lambda size, depth: (
-          f"max has incorrect size, expected {depth} was {size}"), rank_message)
-    else:
-      mn = checked_rank(mn, 0, lambda _: "input_min must be a scalar if axis "
-                        "is unspecified")
-      mx = checked_rank(mx, 0, lambda _: "input_max must be a scalar if axis "
-                        "is unspecified")
+    g, x, mn, mx = enforce(_core.check_quantize_and_dequantize_v4_grad(
+        [shape_of(t) for t in (g, x, mn, mx)], axis), g, x, mn, mx)
 
     @tf.custom_gradient
     def qdq_grad(g, x, mn, mx):

@@ -56,7 +56,7 @@ void Finish(cudaError_t launch) {
 }  // namespace
 
 template <typename T>
-void QdqForward(const core::QdqForwardArgs<T>& h) {
+void LaunchQdqForward(const core::QdqForwardArgs<T>& h) {
   const int64_t n = h.view.size();
   const int64_t depth = h.range_given ? h.view.depth : 0;
   DeviceArray<T> in(h.input, n), out(nullptr, n);
@@ -73,7 +73,7 @@ void QdqForward(const core::QdqForwardArgs<T>& h) {
 }
 
 template <typename T>
-void QdqGradient(const core::QdqGradientArgs<T>& h) {
+void LaunchQdqGradient(const core::QdqGradientArgs<T>& h) {
   const int64_t n = h.view.size();
   DeviceArray<T> g(h.gradients, n), x(h.input, n), dx(nullptr, n);
   DeviceArray<T> lo(h.input_min, h.range_size), hi(h.input_max, h.range_size);
@@ -104,7 +104,7 @@ core::RangeSource<T> DeviceRange(const core::RangeSource<T>& h, DeviceArray<T>& 
 }
 
 template <core::GridStep kStep, typename T>
-void FakeQuantForward(const core::FakeQuantArgs<T>& h) {
+void LaunchFakeQuantForward(const core::FakeQuantArgs<T>& h) {
   const int64_t n = h.view.size();
   const int64_t depth = h.range.min != nullptr ? h.view.depth : 0;
   DeviceArray<T> in(h.input, n), out(nullptr, n);
@@ -120,7 +120,7 @@ void FakeQuantForward(const core::FakeQuantArgs<T>& h) {
 }
 
 template <typename T>
-void FakeQuantGradient(const core::FakeQuantGradientArgs<T>& h) {
+void LaunchFakeQuantGradient(const core::FakeQuantGradientArgs<T>& h) {
   const int64_t n = h.view.size();
   const bool with_sums = h.wrt_min != nullptr;
   const int64_t depth = h.range.min != nullptr ? h.view.depth : 0;
@@ -221,13 +221,13 @@ BenchmarkResult Benchmark(const std::string& op, int64_t n, int64_t channels, in
 }
 
 #define TF_QDQ_INSTANTIATE_BRIDGE(T)                                              \
-  template void QdqForward<T>(const core::QdqForwardArgs<T>&);                    \
-  template void QdqGradient<T>(const core::QdqGradientArgs<T>&);                  \
-  template void FakeQuantForward<core::GridStep::kDivideByScale, T>(              \
+  template void LaunchQdqForward<T>(const core::QdqForwardArgs<T>&);                    \
+  template void LaunchQdqGradient<T>(const core::QdqGradientArgs<T>&);                  \
+  template void LaunchFakeQuantForward<core::GridStep::kDivideByScale, T>(              \
       const core::FakeQuantArgs<T>&);                                             \
-  template void FakeQuantForward<core::GridStep::kMultiplyByInverse, T>(          \
+  template void LaunchFakeQuantForward<core::GridStep::kMultiplyByInverse, T>(          \
       const core::FakeQuantArgs<T>&);                                             \
-  template void FakeQuantGradient<T>(const core::FakeQuantGradientArgs<T>&);
+  template void LaunchFakeQuantGradient<T>(const core::FakeQuantGradientArgs<T>&);
 TF_QDQ_INSTANTIATE_BRIDGE(float)
 TF_QDQ_INSTANTIATE_BRIDGE(double)
 TF_QDQ_INSTANTIATE_BRIDGE(core::Half)

@@ -13,13 +13,13 @@ namespace tf_qdq {
 namespace cuda_bridge {
 
 template <typename T>
-void QdqForward(const core::QdqForwardArgs<T>& host_args);
+void LaunchQdqForward(const core::QdqForwardArgs<T>& host_args);
 template <typename T>
-void QdqGradient(const core::QdqGradientArgs<T>& host_args);
+void LaunchQdqGradient(const core::QdqGradientArgs<T>& host_args);
 template <core::GridStep kStep, typename T>
-void FakeQuantForward(const core::FakeQuantArgs<T>& host_args);
+void LaunchFakeQuantForward(const core::FakeQuantArgs<T>& host_args);
 template <typename T>
-void FakeQuantGradient(const core::FakeQuantGradientArgs<T>& host_args);
+void LaunchFakeQuantGradient(const core::FakeQuantGradientArgs<T>& host_args);
 
 // Times `op` on device-resident float32 data of `n` values (`channels` > 1:
 // per channel, channel = last axis) over `reps` runs with CUDA events, and a

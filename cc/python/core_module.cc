@@ -5,8 +5,10 @@
 // when the module was built with CUDA (TF_QDQ_WITH_CUDA; see CMakeLists.txt):
 // that is how the GPU kernels are tested on a machine without TensorFlow.
 //
-// Validation is the core's own: bad arguments raise ValueError (no aborts).
-// Error messages are not TF's; the TF ops are the place for TF parity.
+// Validation is each op's contract (cc/core/contract), the same checks and
+// messages as the TF kernels: a failed check raises ValueError (no aborts).
+// The module also exposes the contracts themselves (check_*), for the XLA
+// lowering's trace-time checks.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
@@ -15,6 +17,8 @@
 #include <string>
 #include <vector>
 
+#include "cc/core/contract/fake_quant.h"
+#include "cc/core/contract/qdq.h"
 #include "cc/core/cpu/fake_quant.h"
 #include "cc/core/cpu/qdq.h"
 #include "cc/core/layout.h"
@@ -69,35 +73,15 @@ struct SerialFor {
   }
 };
 
-ChannelView ViewAround(const py::array& a, int axis) {
-  if (axis == -1) return core::PerTensorView(a.size());
-  if (axis < -1 || axis >= a.ndim()) {
-    throw py::value_error("axis " + std::to_string(axis) +
-                          " is out of range for an input of rank " +
-                          std::to_string(a.ndim()) + " (-1 means per tensor)");
-  }
-  ChannelView v{1, a.shape(axis), 1};
-  for (int i = 0; i < axis; ++i) v.outer *= a.shape(i);
-  for (int i = axis + 1; i < a.ndim(); ++i) v.inner *= a.shape(i);
-  return v;
+static_assert(sizeof(py::ssize_t) == sizeof(int64_t), "NumPy shapes as int64 dims");
+
+// The shape of op input `operand`, as the contracts see it.
+core::ShapeView ShapeOf(const py::array& a, int operand) {
+  return {operand, static_cast<int>(a.ndim()), reinterpret_cast<const int64_t*>(a.shape())};
 }
 
-ChannelView LastAxisView(const py::array& a) {
-  if (a.ndim() < 1) throw py::value_error("per-channel ops need an input of rank >= 1");
-  return ViewAround(a, static_cast<int>(a.ndim()) - 1);
-}
-
-void CheckRangeSize(const py::array& range, int64_t depth, const char* name) {
-  if (range.size() != depth) {
-    throw py::value_error(std::string(name) + " has " + std::to_string(range.size()) +
-                          " values, expected " + std::to_string(depth));
-  }
-}
-
-void CheckSameShape(const py::array& a, const py::array& b) {
-  bool same = a.ndim() == b.ndim();
-  for (int i = 0; same && i < a.ndim(); ++i) same = a.shape(i) == b.shape(i);
-  if (!same) throw py::value_error("gradients and input must have the same shape");
+void ThrowIfFailed(const core::Checker& check) {
+  if (!check.ok()) throw py::value_error(check.error());
 }
 
 bool UseCuda(const std::string& device) {
@@ -112,7 +96,6 @@ bool UseCuda(const std::string& device) {
   throw py::value_error("device must be 'cpu' or 'cuda', got '" + device + "'");
 }
 
-template <typename T>
 std::vector<unsigned char> CpuWorkspace(size_t bytes) {
   return std::vector<unsigned char>(bytes > 0 ? bytes : 1);
 }
@@ -123,41 +106,31 @@ template <typename T>
 Array<T> QdqV4(Array<T> input, Array<T> input_min, Array<T> input_max, bool signed_input,
                int num_bits, bool range_given, const std::string& round_mode,
                bool narrow_range, int axis, const std::string& device) {
-  if (!(num_bits > 0 && num_bits < (signed_input ? 62 : 63))) {
-    throw py::value_error("num_bits is out of range: " + std::to_string(num_bits));
+  core::QdqAttrs attrs{signed_input, num_bits, range_given, core::RoundMode::kHalfToEven,
+                       narrow_range, axis};
+  const core::ShapeView input_shape = ShapeOf(input, 0);
+  core::Checker check;
+  core::CheckQdqAttrs(check, round_mode, &attrs);
+  core::CheckQdqForwardInputs(check, attrs, input_shape, ShapeOf(input_min, 1),
+                              ShapeOf(input_max, 2));
+  if (check.ok() && core::QdqChecksRangeOrder(attrs)) {  // host arrays: always readable
+    core::CheckQdqRangeOrder(check, core::ToCompute(DataOf<T>(input_min)[0]),
+                             core::ToCompute(DataOf<T>(input_max)[0]));
   }
-  if (round_mode != "HALF_TO_EVEN" && round_mode != "HALF_UP") {
-    throw py::value_error("round_mode must be 'HALF_TO_EVEN' or 'HALF_UP'");
-  }
-  const ChannelView view = ViewAround(input, axis);
-  if (range_given) {
-    CheckRangeSize(input_min, view.depth, "input_min");
-    CheckRangeSize(input_max, view.depth, "input_max");
-  }
+  ThrowIfFailed(check);
+  const ChannelView view = core::ViewAroundAxis(input_shape, axis);
   Array<T> output = EmptyLike<T>(input);
-  core::QdqForwardArgs<T> args;
-  args.input = DataOf<T>(input);
-  args.output = MutableDataOf<T>(output);
-  args.view = view;
-  args.bounds = core::ComputeQdqBounds(signed_input, num_bits, narrow_range);
-  args.round_mode = round_mode == "HALF_UP" ? core::RoundMode::kHalfUp
-                                            : core::RoundMode::kHalfToEven;
-  args.range_given = range_given;
-  args.input_min = range_given ? DataOf<T>(input_min) : nullptr;
-  args.input_max = range_given ? DataOf<T>(input_max) : nullptr;
-  args.check_range_order = range_given && axis == -1;
-  if (range_given && axis == -1 &&
-      !(core::ToCompute(args.input_min[0]) <= core::ToCompute(args.input_max[0]))) {
-    throw py::value_error("Invalid range: input_min > input_max");
-  }
+  const auto args = core::MakeQdqForwardArgs<T>(attrs, view, DataOf<T>(input),
+                                                MutableDataOf<T>(output), DataOf<T>(input_min),
+                                                DataOf<T>(input_max));
   if (UseCuda(device)) {
 #ifdef TF_QDQ_WITH_CUDA
-    cuda_bridge::QdqForward(args);
+    cuda_bridge::LaunchQdqForward(args);
 #endif
     return output;
   }
   auto ws_bytes = core::QdqForwardWorkspaceBytes<T>(view, range_given);
-  auto buffer = CpuWorkspace<T>(ws_bytes);
+  auto buffer = CpuWorkspace(ws_bytes);
   core::Workspace ws(buffer.data(), ws_bytes);
   core::QdqForwardCpu(args, ws, SerialFor());
   return output;
@@ -166,30 +139,25 @@ Array<T> QdqV4(Array<T> input, Array<T> input_min, Array<T> input_max, bool sign
 template <typename T>
 py::tuple QdqV4Grad(Array<T> gradients, Array<T> input, Array<T> input_min,
                     Array<T> input_max, int axis, const std::string& device) {
-  CheckSameShape(gradients, input);
-  const ChannelView view = ViewAround(input, axis);
-  CheckRangeSize(input_min, view.depth, "input_min");
-  CheckRangeSize(input_max, view.depth, "input_max");
+  core::Checker check;
+  core::CheckQdqGradientInputs(check, axis, ShapeOf(gradients, 0), ShapeOf(input, 1),
+                               ShapeOf(input_min, 2), ShapeOf(input_max, 3));
+  ThrowIfFailed(check);
+  const ChannelView view = core::ViewAroundAxis(ShapeOf(input, 1), axis);
   Array<T> backprop = EmptyLike<T>(input);
   Array<T> min_backprop = EmptyLike<T>(input_min);
   Array<T> max_backprop = EmptyLike<T>(input_min);
-  core::QdqGradientArgs<T> args;
-  args.gradients = DataOf<T>(gradients);
-  args.input = DataOf<T>(input);
-  args.input_backprop = MutableDataOf<T>(backprop);
-  args.view = view;
-  args.input_min = DataOf<T>(input_min);
-  args.input_max = DataOf<T>(input_max);
-  args.input_min_backprop = MutableDataOf<T>(min_backprop);
-  args.input_max_backprop = MutableDataOf<T>(max_backprop);
-  args.range_size = input_min.size();
+  const auto args = core::MakeQdqGradientArgs<T>(
+      view, DataOf<T>(gradients), DataOf<T>(input), DataOf<T>(input_min),
+      DataOf<T>(input_max), input_min.size(), MutableDataOf<T>(backprop),
+      MutableDataOf<T>(min_backprop), MutableDataOf<T>(max_backprop));
   if (UseCuda(device)) {
 #ifdef TF_QDQ_WITH_CUDA
-    cuda_bridge::QdqGradient(args);
+    cuda_bridge::LaunchQdqGradient(args);
 #endif
   } else {
     auto ws_bytes = core::QdqGradientWorkspaceBytes<T>(view);
-    auto buffer = CpuWorkspace<T>(ws_bytes);
+    auto buffer = CpuWorkspace(ws_bytes);
     core::Workspace ws(buffer.data(), ws_bytes);
     core::QdqGradientCpu(args, ws, SerialFor());
   }
@@ -198,153 +166,255 @@ py::tuple QdqV4Grad(Array<T> gradients, Array<T> input, Array<T> input_min,
 
 // ---- FakeQuant -------------------------------------------------------------------
 
-core::FakeQuantBounds FakeQuantBoundsOrThrow(int num_bits, bool narrow_range) {
-  if (num_bits < 2 || num_bits > 16) {
-    throw py::value_error("num_bits must be between 2 and 16, inclusive");
-  }
-  return core::ComputeFakeQuantBounds(num_bits, narrow_range);
-}
-
-template <core::GridStep kStep, typename T>
-Array<T> FakeQuantForward(Array<T> inputs, ChannelView view, core::RangeSource<T> range,
-                          int num_bits, bool narrow_range, bool zero_range_outputs_zero,
-                          const std::string& device) {
+template <core::FakeQuantOp kOp, typename T>
+Array<T> FakeQuantForwardNumpy(Array<T> inputs, core::RangeSource<T> range, int num_bits,
+                               bool narrow_range, const std::string& device) {
   Array<T> outputs = EmptyLike<T>(inputs);
-  core::FakeQuantArgs<T> args;
-  args.input = DataOf<T>(inputs);
-  args.output = MutableDataOf<T>(outputs);
-  args.view = view;
-  args.bounds = FakeQuantBoundsOrThrow(num_bits, narrow_range);
-  args.range = range;
-  args.zero_range_outputs_zero = zero_range_outputs_zero;
+  const ChannelView view = core::FakeQuantView(kOp, ShapeOf(inputs, 0));
+  const auto args = core::MakeFakeQuantArgs<T>(kOp, num_bits, narrow_range, view, range,
+                                               DataOf<T>(inputs), MutableDataOf<T>(outputs));
+  constexpr core::GridStep kStep = core::GridStepOf(kOp);
   if (UseCuda(device)) {
 #ifdef TF_QDQ_WITH_CUDA
-    cuda_bridge::FakeQuantForward<kStep>(args);
+    cuda_bridge::LaunchFakeQuantForward<kStep>(args);
 #endif
     return outputs;
   }
   auto ws_bytes = core::FakeQuantWorkspaceBytes<T>(view);
-  auto buffer = CpuWorkspace<T>(ws_bytes);
+  auto buffer = CpuWorkspace(ws_bytes);
   core::Workspace ws(buffer.data(), ws_bytes);
   core::FakeQuantForwardCpu<kStep>(args, ws, SerialFor());
   return outputs;
 }
 
-template <typename T>
-py::object FakeQuantGradient(Array<T> gradients, Array<T> inputs, ChannelView view,
-                             core::RangeSource<T> range, py::ssize_t range_size,
-                             bool with_sums, int num_bits, bool narrow_range,
-                             const std::string& device) {
-  CheckSameShape(gradients, inputs);
+// Args: the input backprop. Vars/PerChannel: (wrt_input, wrt_min, wrt_max),
+// the range backprops of the ranges' shape (PerChannel: [depth]).
+template <core::FakeQuantOp kOp, typename T>
+py::object FakeQuantGradientNumpy(Array<T> gradients, Array<T> inputs,
+                                  core::RangeSource<T> range, int num_bits, bool narrow_range,
+                                  const std::string& device) {
+  const ChannelView view = core::FakeQuantView(kOp, ShapeOf(inputs, 1));
   Array<T> wrt_input = EmptyLike<T>(inputs);
   std::vector<py::ssize_t> range_shape;
-  if (view.depth != 1 || view.outer != 1) range_shape.push_back(range_size);
+  if (kOp == core::FakeQuantOp::kVarsPerChannel) range_shape.push_back(view.depth);
   Array<T> wrt_min(range_shape), wrt_max(range_shape);
-  core::FakeQuantGradientArgs<T> args;
-  args.gradients = DataOf<T>(gradients);
-  args.input = DataOf<T>(inputs);
-  args.wrt_input = MutableDataOf<T>(wrt_input);
-  args.wrt_min = with_sums ? MutableDataOf<T>(wrt_min) : nullptr;
-  args.wrt_max = with_sums ? MutableDataOf<T>(wrt_max) : nullptr;
-  args.view = view;
-  args.bounds = FakeQuantBoundsOrThrow(num_bits, narrow_range);
-  args.range = range;
-  args.zero_range_passes_through = with_sums;  // Vars/PerChannel, not Args
+  const auto args = core::MakeFakeQuantGradientArgs<T>(
+      kOp, num_bits, narrow_range, view, range, DataOf<T>(gradients), DataOf<T>(inputs),
+      MutableDataOf<T>(wrt_input), MutableDataOf<T>(wrt_min), MutableDataOf<T>(wrt_max));
   if (UseCuda(device)) {
 #ifdef TF_QDQ_WITH_CUDA
-    cuda_bridge::FakeQuantGradient(args);
+    cuda_bridge::LaunchFakeQuantGradient(args);
 #endif
   } else {
-    auto ws_bytes = core::FakeQuantGradientWorkspaceBytes<T>(view, with_sums);
-    auto buffer = CpuWorkspace<T>(ws_bytes);
+    auto ws_bytes = core::FakeQuantGradientWorkspaceBytes<T>(view, args.wrt_min != nullptr);
+    auto buffer = CpuWorkspace(ws_bytes);
     core::Workspace ws(buffer.data(), ws_bytes);
     core::FakeQuantGradientCpu(args, ws, SerialFor());
   }
-  if (!with_sums) return std::move(wrt_input);
+  if (!core::HasRangeGradients(kOp)) return std::move(wrt_input);
   return py::make_tuple(wrt_input, wrt_min, wrt_max);
 }
 
+// The Args ops: min/max are attrs.
 template <typename T>
-core::RangeSource<T> AttrRange(float min, float max) {
-  if (!(min < max)) throw py::value_error("min has to be smaller than max");
-  using C = core::ComputeType<T>;
-  return {nullptr, nullptr, static_cast<C>(min), static_cast<C>(max)};
+Array<T> FakeQuantArgsNumpy(Array<T> inputs, float min, float max, int num_bits,
+                            bool narrow_range, const std::string& device) {
+  core::Checker check;
+  core::CheckFakeQuantArgsAttrs(check, min, max, num_bits);
+  ThrowIfFailed(check);
+  return FakeQuantForwardNumpy<core::FakeQuantOp::kArgs, T>(
+      inputs, core::AttrRange<T>(min, max), num_bits, narrow_range, device);
 }
 
 template <typename T>
-core::RangeSource<T> TensorRange(const Array<T>& min, const Array<T>& max, int64_t depth) {
-  CheckRangeSize(min, depth, "min");
-  CheckRangeSize(max, depth, "max");
-  return {DataOf<T>(min), DataOf<T>(max), 0, 0};
+py::object FakeQuantArgsGradientNumpy(Array<T> gradients, Array<T> inputs, float min, float max,
+                                      int num_bits, bool narrow_range,
+                                      const std::string& device) {
+  constexpr auto kOp = core::FakeQuantOp::kArgs;
+  core::Checker check;
+  core::CheckFakeQuantArgsAttrs(check, min, max, num_bits);
+  core::CheckFakeQuantGradientInputs(check, kOp, ShapeOf(gradients, 0), ShapeOf(inputs, 1),
+                                     ShapeOf(inputs, 1), ShapeOf(inputs, 1), "tf_qdq.core",
+                                     "FakeQuantWithMinMaxArgsGradient");
+  ThrowIfFailed(check);
+  return FakeQuantGradientNumpy<kOp, T>(gradients, inputs, core::AttrRange<T>(min, max),
+                                        num_bits, narrow_range, device);
+}
+
+// The Vars and VarsPerChannel ops: min/max are arrays.
+template <core::FakeQuantOp kOp, typename T>
+Array<T> FakeQuantVarsNumpy(Array<T> inputs, Array<T> min, Array<T> max, int num_bits,
+                            bool narrow_range, const std::string& device) {
+  core::Checker check;
+  core::CheckFakeQuantBits(check, num_bits);
+  core::CheckFakeQuantForwardInputs(check, kOp, ShapeOf(inputs, 0), ShapeOf(min, 1),
+                                    ShapeOf(max, 2));
+  ThrowIfFailed(check);
+  return FakeQuantForwardNumpy<kOp, T>(
+      inputs, core::TensorRange<T>(DataOf<T>(min), DataOf<T>(max)), num_bits, narrow_range,
+      device);
+}
+
+template <core::FakeQuantOp kOp, typename T>
+py::object FakeQuantVarsGradientNumpy(Array<T> gradients, Array<T> inputs, Array<T> min,
+                                      Array<T> max, int num_bits, bool narrow_range,
+                                      const std::string& device) {
+  core::Checker check;
+  core::CheckFakeQuantBits(check, num_bits);
+  core::CheckFakeQuantGradientInputs(check, kOp, ShapeOf(gradients, 0), ShapeOf(inputs, 1),
+                                     ShapeOf(min, 2), ShapeOf(max, 3), "tf_qdq.core", "");
+  ThrowIfFailed(check);
+  return FakeQuantGradientNumpy<kOp, T>(
+      gradients, inputs, core::TensorRange<T>(DataOf<T>(min), DataOf<T>(max)), num_bits,
+      narrow_range, device);
 }
 
 template <typename T>
 void DefineOps(py::module_& m, const std::string& suffix) {
-  using core::GridStep;
-  m.def(("quantize_and_dequantize_v4_" + suffix).c_str(), &QdqV4<T>, py::arg("input"), py::arg("input_min"),
-        py::arg("input_max"), py::arg("signed_input") = true, py::arg("num_bits") = 8,
-        py::arg("range_given") = false, py::arg("round_mode") = "HALF_TO_EVEN",
-        py::arg("narrow_range") = false, py::arg("axis") = -1, py::arg("device") = "cpu");
-  m.def(("quantize_and_dequantize_v4_grad_" + suffix).c_str(), &QdqV4Grad<T>, py::arg("gradients"),
+  using core::FakeQuantOp;
+  const auto name = [&suffix](const char* op) { return std::string(op) + "_" + suffix; };
+  m.def(name("quantize_and_dequantize_v4").c_str(), &QdqV4<T>, py::arg("input"),
+        py::arg("input_min"), py::arg("input_max"), py::arg("signed_input") = true,
+        py::arg("num_bits") = 8, py::arg("range_given") = false,
+        py::arg("round_mode") = "HALF_TO_EVEN", py::arg("narrow_range") = false,
+        py::arg("axis") = -1, py::arg("device") = "cpu");
+  m.def(name("quantize_and_dequantize_v4_grad").c_str(), &QdqV4Grad<T>, py::arg("gradients"),
         py::arg("input"), py::arg("input_min"), py::arg("input_max"), py::arg("axis") = -1,
         py::arg("device") = "cpu");
-  m.def(("fake_quant_with_min_max_args_" + suffix).c_str(),
-      [](Array<T> inputs, float min, float max, int num_bits, bool narrow_range,
-         const std::string& device) {
-        return FakeQuantForward<GridStep::kMultiplyByInverse, T>(
-            inputs, core::PerTensorView(inputs.size()), AttrRange<T>(min, max), num_bits,
-            narrow_range, false, device);
-      },
-      py::arg("inputs"), py::arg("min") = -6.0f, py::arg("max") = 6.0f,
-      py::arg("num_bits") = 8, py::arg("narrow_range") = false, py::arg("device") = "cpu");
-  m.def(("fake_quant_with_min_max_args_gradient_" + suffix).c_str(),
-      [](Array<T> gradients, Array<T> inputs, float min, float max, int num_bits,
-         bool narrow_range, const std::string& device) {
-        return FakeQuantGradient<T>(gradients, inputs, core::PerTensorView(inputs.size()),
-                                    AttrRange<T>(min, max), 1, false, num_bits,
-                                    narrow_range, device);
-      },
-      py::arg("gradients"), py::arg("inputs"), py::arg("min") = -6.0f,
-      py::arg("max") = 6.0f, py::arg("num_bits") = 8, py::arg("narrow_range") = false,
-      py::arg("device") = "cpu");
-  m.def(("fake_quant_with_min_max_vars_" + suffix).c_str(),
-      [](Array<T> inputs, Array<T> min, Array<T> max, int num_bits, bool narrow_range,
-         const std::string& device) {
-        return FakeQuantForward<GridStep::kDivideByScale, T>(
-            inputs, core::PerTensorView(inputs.size()), TensorRange<T>(min, max, 1),
-            num_bits, narrow_range, true, device);
-      },
-      py::arg("inputs"), py::arg("min"), py::arg("max"), py::arg("num_bits") = 8,
-      py::arg("narrow_range") = false, py::arg("device") = "cpu");
-  m.def(("fake_quant_with_min_max_vars_gradient_" + suffix).c_str(),
-      [](Array<T> gradients, Array<T> inputs, Array<T> min, Array<T> max, int num_bits,
-         bool narrow_range, const std::string& device) {
-        return FakeQuantGradient<T>(gradients, inputs, core::PerTensorView(inputs.size()),
-                                    TensorRange<T>(min, max, 1), 1, true, num_bits,
-                                    narrow_range, device);
-      },
-      py::arg("gradients"), py::arg("inputs"), py::arg("min"), py::arg("max"),
-      py::arg("num_bits") = 8, py::arg("narrow_range") = false, py::arg("device") = "cpu");
-  m.def(("fake_quant_with_min_max_vars_per_channel_" + suffix).c_str(),
-      [](Array<T> inputs, Array<T> min, Array<T> max, int num_bits, bool narrow_range,
-         const std::string& device) {
-        const ChannelView view = LastAxisView(inputs);
-        return FakeQuantForward<GridStep::kMultiplyByInverse, T>(
-            inputs, view, TensorRange<T>(min, max, view.depth), num_bits, narrow_range,
-            true, device);
-      },
-      py::arg("inputs"), py::arg("min"), py::arg("max"), py::arg("num_bits") = 8,
-      py::arg("narrow_range") = false, py::arg("device") = "cpu");
-  m.def(("fake_quant_with_min_max_vars_per_channel_gradient_" + suffix).c_str(),
-      [](Array<T> gradients, Array<T> inputs, Array<T> min, Array<T> max, int num_bits,
-         bool narrow_range, const std::string& device) {
-        const ChannelView view = LastAxisView(inputs);
-        return FakeQuantGradient<T>(gradients, inputs, view,
-                                    TensorRange<T>(min, max, view.depth), view.depth, true,
-                                    num_bits, narrow_range, device);
-      },
-      py::arg("gradients"), py::arg("inputs"), py::arg("min"), py::arg("max"),
-      py::arg("num_bits") = 8, py::arg("narrow_range") = false, py::arg("device") = "cpu");
+  m.def(name("fake_quant_with_min_max_args").c_str(), &FakeQuantArgsNumpy<T>,
+        py::arg("inputs"), py::arg("min") = -6.0f, py::arg("max") = 6.0f,
+        py::arg("num_bits") = 8, py::arg("narrow_range") = false, py::arg("device") = "cpu");
+  m.def(name("fake_quant_with_min_max_args_gradient").c_str(), &FakeQuantArgsGradientNumpy<T>,
+        py::arg("gradients"), py::arg("inputs"), py::arg("min") = -6.0f,
+        py::arg("max") = 6.0f, py::arg("num_bits") = 8, py::arg("narrow_range") = false,
+        py::arg("device") = "cpu");
+  for (const auto& [op, kind] : {std::make_pair("fake_quant_with_min_max_vars", 0),
+                                 std::make_pair("fake_quant_with_min_max_vars_per_channel", 1)}) {
+    const std::string forward = name(op);
+    const std::string gradient = std::string(op) + "_gradient_" + suffix;
+    if (kind == 0) {
+      m.def(forward.c_str(), &FakeQuantVarsNumpy<FakeQuantOp::kVars, T>, py::arg("inputs"),
+            py::arg("min"), py::arg("max"), py::arg("num_bits") = 8,
+            py::arg("narrow_range") = false, py::arg("device") = "cpu");
+      m.def(gradient.c_str(), &FakeQuantVarsGradientNumpy<FakeQuantOp::kVars, T>,
+            py::arg("gradients"), py::arg("inputs"), py::arg("min"), py::arg("max"),
+            py::arg("num_bits") = 8, py::arg("narrow_range") = false,
+            py::arg("device") = "cpu");
+    } else {
+      m.def(forward.c_str(), &FakeQuantVarsNumpy<FakeQuantOp::kVarsPerChannel, T>,
+            py::arg("inputs"), py::arg("min"), py::arg("max"), py::arg("num_bits") = 8,
+            py::arg("narrow_range") = false, py::arg("device") = "cpu");
+      m.def(gradient.c_str(), &FakeQuantVarsGradientNumpy<FakeQuantOp::kVarsPerChannel, T>,
+            py::arg("gradients"), py::arg("inputs"), py::arg("min"), py::arg("max"),
+            py::arg("num_bits") = 8, py::arg("narrow_range") = false,
+            py::arg("device") = "cpu");
+    }
+  }
+}
+
+// ---- The contracts, for the XLA lowering's trace-time checks ---------------------
+
+// Shapes as the lowering knows them at trace time: None (unknown rank) or a
+// list of dims, each an int or None (unknown).
+class TraceShapes {
+ public:
+  explicit TraceShapes(const py::list& shapes) {
+    dims_.resize(shapes.size());
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      if (shapes[i].is_none()) {
+        views_.push_back({static_cast<int>(i), core::kUnknownRank, nullptr});
+        continue;
+      }
+      for (const py::handle d : py::list(shapes[i])) {
+        dims_[i].push_back(d.is_none() ? core::kUnknownDim : d.cast<int64_t>());
+      }
+      views_.push_back({static_cast<int>(i), static_cast<int>(dims_[i].size()), dims_[i].data()});
+    }
+  }
+  const core::ShapeView& operator[](size_t i) const { return views_.at(i); }
+
+ private:
+  std::vector<std::vector<int64_t>> dims_;
+  std::vector<core::ShapeView> views_;
+};
+
+// (error message or None, [(kind, operand, other, value, message), ...]): the
+// first check the known shapes fail, and the checks they cannot decide.
+py::tuple TraceResult(const core::Checker& check) {
+  py::list deferred;
+  for (const core::DeferredCheck& d : check.deferred()) {
+    deferred.append(py::make_tuple(static_cast<int>(d.kind), d.operand, d.other, d.value,
+                                   d.message));
+  }
+  return py::make_tuple(check.ok() ? py::object(py::none()) : py::object(py::str(check.error())),
+                        deferred);
+}
+
+void DefineContracts(py::module_& m) {
+  m.def("check_quantize_and_dequantize_v4",
+        [](const py::list& shapes, bool signed_input, int num_bits, bool range_given,
+           const std::string& round_mode, bool narrow_range, int axis) {
+          const TraceShapes s(shapes);
+          core::QdqAttrs attrs{signed_input, num_bits, range_given,
+                               core::RoundMode::kHalfToEven, narrow_range, axis};
+          core::Checker check(/*trace=*/true);
+          core::CheckQdqAttrs(check, round_mode, &attrs);
+          core::CheckQdqForwardInputs(check, attrs, s[0], s[1], s[2]);
+          return TraceResult(check);
+        },
+        py::arg("shapes"), py::arg("signed_input"), py::arg("num_bits"),
+        py::arg("range_given"), py::arg("round_mode"), py::arg("narrow_range"),
+        py::arg("axis"),
+        "QuantizeAndDequantizeV4's contract on [input, input_min, input_max] shapes.");
+  m.def("check_quantize_and_dequantize_v4_grad",
+        [](const py::list& shapes, int axis) {
+          const TraceShapes s(shapes);
+          core::Checker check(/*trace=*/true);
+          core::CheckQdqGradientInputs(check, axis, s[0], s[1], s[2], s[3]);
+          return TraceResult(check);
+        },
+        py::arg("shapes"), py::arg("axis"),
+        "QuantizeAndDequantizeV4Grad's contract on [gradients, input, input_min, "
+        "input_max] shapes.");
+  m.def("check_fake_quant",
+        [](const std::string& op, bool gradient, const py::list& shapes, int num_bits,
+           float min, float max, const std::string& node_name) {
+          const TraceShapes s(shapes);
+          core::FakeQuantOp kind;
+          if (op == "FakeQuantWithMinMaxArgs") {
+            kind = core::FakeQuantOp::kArgs;
+          } else if (op == "FakeQuantWithMinMaxVars") {
+            kind = core::FakeQuantOp::kVars;
+          } else if (op == "FakeQuantWithMinMaxVarsPerChannel") {
+            kind = core::FakeQuantOp::kVarsPerChannel;
+          } else {
+            throw py::value_error("unknown FakeQuant op '" + op + "'");
+          }
+          core::Checker check(/*trace=*/true);
+          if (kind == core::FakeQuantOp::kArgs) {
+            core::CheckFakeQuantArgsAttrs(check, min, max, num_bits);
+          } else {
+            core::CheckFakeQuantBits(check, num_bits);
+          }
+          // Operands: [inputs, min, max], or [gradients, inputs, min, max].
+          if (gradient) {
+            const bool args = kind == core::FakeQuantOp::kArgs;
+            core::CheckFakeQuantGradientInputs(check, kind, s[0], s[1], args ? s[1] : s[2],
+                                               args ? s[1] : s[3], node_name,
+                                               "TfQdq>" + op + "Gradient");
+          } else if (kind != core::FakeQuantOp::kArgs) {
+            core::CheckFakeQuantForwardInputs(check, kind, s[0], s[1], s[2]);
+          }
+          return TraceResult(check);
+        },
+        py::arg("op"), py::arg("gradient"), py::arg("shapes"), py::arg("num_bits"),
+        py::arg("min") = 0.0f, py::arg("max") = 0.0f, py::arg("node_name") = "",
+        "The contract of a FakeQuantWithMinMax{Args,Vars,VarsPerChannel} op (or its "
+        "gradient) on its input shapes; min/max are Args' attrs.");
+  m.attr("DEFERRED_RANK") = py::int_(static_cast<int>(core::DeferredCheck::kRank));
+  m.attr("DEFERRED_AXIS_IN_RANK") = py::int_(static_cast<int>(core::DeferredCheck::kAxisInRank));
+  m.attr("DEFERRED_SIZE") = py::int_(static_cast<int>(core::DeferredCheck::kSize));
+  m.attr("DEFERRED_SAME_SHAPE") = py::int_(static_cast<int>(core::DeferredCheck::kSameShape));
 }
 
 }  // namespace
@@ -358,6 +428,7 @@ PYBIND11_MODULE(_core, m) {
   tf_qdq::DefineOps<float>(m, "float32");
   tf_qdq::DefineOps<double>(m, "float64");
   tf_qdq::DefineOps<tf_qdq::core::Half>(m, "float16");
+  tf_qdq::DefineContracts(m);
   // cc/core/layout.h's canonical order of the FakeQuant min/max backprop sums,
   // which the XLA lowering (tf_qdq/_xla_sums.py) follows with TF ops.
   m.attr("SUM_FLAT_CHUNK") = py::int_(tf_qdq::core::kFlatChunk);

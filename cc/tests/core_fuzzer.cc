@@ -4,6 +4,11 @@
 // the op layer accepts, per tensor and per channel) and values (raw bit
 // patterns: NaN payloads, infinities, denormals, huge and inverted ranges).
 //
+// It also runs every op contract (cc/core/contract) on hostile shapes (ranks
+// 0-6, unknown ranks and dims, huge dims) and attrs (any int32 axis and
+// num_bits): the trace mode, given only known shapes, must decide exactly as
+// the strict mode and defer nothing.
+//
 // Oracles, each a crash (so any finding fails the run):
 //  * AddressSanitizer / UndefinedBehaviorSanitizer (the build adds them): the
 //    workspace is a heap buffer of exactly *WorkspaceBytes() bytes;
@@ -18,8 +23,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "cc/core/contract/fake_quant.h"
+#include "cc/core/contract/qdq.h"
 #include "cc/core/cpu/fake_quant.h"
 #include "cc/core/cpu/qdq.h"
 #include "cc/core/layout.h"
@@ -258,13 +266,90 @@ void FuzzOne(FuzzedDataProvider& in) {
   else FuzzFakeQuant<T>(in);
 }
 
+// ---- the contracts --------------------------------------------------------------
+
+struct FuzzShape {
+  std::vector<int64_t> dims;
+  ShapeView view;
+};
+
+void ConsumeShape(FuzzedDataProvider& in, int operand, bool allow_unknown, FuzzShape* s) {
+  const int rank = in.ConsumeIntegralInRange<int>(allow_unknown ? -1 : 0, 6);
+  s->dims.clear();
+  for (int i = 0; i < rank; ++i) {
+    const int kind = in.ConsumeIntegralInRange<int>(0, 3);
+    s->dims.push_back(kind == 0 ? in.ConsumeIntegralInRange<int64_t>(0, 4)
+                      : kind == 1 ? in.ConsumeIntegralInRange<int64_t>(0, int64_t{1} << 40)
+                      : kind == 2 && allow_unknown ? kUnknownDim
+                                                   : in.ConsumeIntegralInRange<int64_t>(0, 64));
+  }
+  s->view = {operand, rank, s->dims.data()};
+}
+
+// Every contract on the same shapes and attrs, in one mode.
+template <typename Fn>
+void EachContract(FuzzedDataProvider& in, bool trace, const FuzzShape* s, Fn&& result) {
+  (void)in;
+  const int axis = static_cast<int>(s[0].dims.size()) % 3 - 1;
+  const QdqAttrs qdq{true, 8, true, RoundMode::kHalfToEven, false, axis};
+  {
+    Checker check(trace);
+    CheckQdqForwardInputs(check, qdq, s[0].view, s[1].view, s[2].view);
+    result(check);
+  }
+  {
+    Checker check(trace);
+    CheckQdqGradientInputs(check, axis, s[3].view, s[0].view, s[1].view, s[2].view);
+    result(check);
+  }
+  for (FakeQuantOp op : {FakeQuantOp::kArgs, FakeQuantOp::kVars, FakeQuantOp::kVarsPerChannel}) {
+    Checker forward(trace);
+    CheckFakeQuantForwardInputs(forward, op, s[0].view, s[1].view, s[2].view);
+    result(forward);
+    Checker gradient(trace);
+    CheckFakeQuantGradientInputs(gradient, op, s[3].view, s[0].view, s[1].view, s[2].view,
+                                 "node", "type");
+    result(gradient);
+  }
+}
+
+void FuzzContracts(FuzzedDataProvider& in) {
+  const bool unknown = in.ConsumeBool();
+  FuzzShape s[4];
+  for (int i = 0; i < 4; ++i) ConsumeShape(in, i, unknown, &s[i]);
+  QdqAttrs attrs{in.ConsumeBool(), in.ConsumeIntegral<int>(), in.ConsumeBool(),
+                 RoundMode::kHalfToEven, in.ConsumeBool(), in.ConsumeIntegral<int>()};
+  for (bool trace : {false, true}) {
+    Checker check(trace);
+    CheckQdqAttrs(check, in.ConsumeBool() ? "HALF_UP" : "BOGUS", &attrs);
+    CheckQdqForwardInputs(check, attrs, s[0].view, s[1].view, s[2].view);
+    Checker grad(trace);
+    CheckQdqGradientInputs(grad, attrs.axis, s[3].view, s[0].view, s[1].view, s[2].view);
+    Checker bits(trace);
+    CheckFakeQuantArgsAttrs(bits, in.ConsumeFloatingPoint<float>(),
+                            in.ConsumeFloatingPoint<float>(), attrs.num_bits);
+  }
+  if (unknown) {  // unknowns: only that nothing crashes
+    EachContract(in, true, s, [](const Checker&) {});
+    return;
+  }
+  std::vector<std::string> strict;
+  EachContract(in, false, s, [&](const Checker& c) { strict.push_back(c.error()); });
+  size_t i = 0;
+  EachContract(in, true, s, [&](const Checker& c) {
+    if (!c.deferred().empty()) Finding("trace mode deferred a check on known shapes");
+    if (c.error() != strict[i++]) Finding("trace mode decided unlike the strict mode");
+  });
+}
+
 }  // namespace
 }  // namespace core
 }  // namespace tf_qdq
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FuzzedDataProvider in(data, size);
-  switch (in.ConsumeIntegralInRange<int>(0, 3)) {
+  switch (in.ConsumeIntegralInRange<int>(0, 4)) {
+    case 4: tf_qdq::core::FuzzContracts(in); break;
     case 0: tf_qdq::core::FuzzOne<float>(in); break;
     case 1: tf_qdq::core::FuzzOne<double>(in); break;
     case 2: tf_qdq::core::FuzzOne<tf_qdq::core::Half>(in); break;
