@@ -430,3 +430,20 @@ def test_graph_mode(kind, dt):
   for i, (o, e) in enumerate(zip(outs, eager)):
     assert_same_bits(o, e, f"graph vs eager, output {i}")
   _check(kind, dt, x, mn, mx, g, 5, True, "graph case")
+
+
+@pytest.mark.parametrize("n", [1, 7, 8, 9, 17, 1031])
+def test_half_nan_payloads_do_not_depend_on_position(n):
+  """A half NaN keeps its sign and payload (quieted) through the op, as TF's
+  float op between two casts keeps it, wherever it sits in its block: the
+  F16C vector body and the scalar tail of a block convert alike."""
+  rng = np.random.default_rng(n)
+  payloads = np.array([0x7d01, 0xfe55, 0x7c01, 0x7fff, 0xfc01, 0x7e00], np.uint16)
+  bits = rng.choice(payloads, size=n).astype(np.uint16)
+  x = tf.constant(bits.view(np.float16))
+  mn, mx = tf.constant(-1.0, tf.float16), tf.constant(1.0, tf.float16)
+  ours = tf_qdq.fake_quant_with_min_max_vars(x, mn, mx).numpy().view(np.uint16)
+  theirs = tf.cast(tf.quantization.fake_quant_with_min_max_vars(
+      tf.cast(x, tf.float32), -1.0, 1.0), tf.float16).numpy().view(np.uint16)
+  np.testing.assert_array_equal(ours, theirs)
+  np.testing.assert_array_equal(ours, bits | 0x200)  # quieted, payload kept

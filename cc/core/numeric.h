@@ -71,13 +71,18 @@ QDQ_INLINE float HalfToFloat(Half h) {
 }
 
 // float32 -> binary16, round to nearest even (what Eigen::half and F16C do).
-// NaN becomes the canonical quiet NaN with the input's sign.
+// A NaN keeps its sign and the top 10 bits of its payload and comes out quiet,
+// as F16C's vcvtps2ph (and so TF's cast) makes it: the scalar tails of the
+// F16C block loops then give the bits of their vector bodies.
 QDQ_INLINE Half FloatToHalf(float f) {
   const uint32_t u = FloatBits(f);
   const uint16_t sign = static_cast<uint16_t>((u >> 16) & 0x8000u);
   const uint32_t a = u & 0x7fffffffu;
   if (a >= 0x47800000u) {  // |f| >= 65536: inf, NaN or overflow
-    return Half{static_cast<uint16_t>(sign | (a > 0x7f800000u ? 0x7e00u : 0x7c00u))};
+    if (a > 0x7f800000u) {  // NaN
+      return Half{static_cast<uint16_t>(sign | 0x7e00u | ((a & 0x7fffffu) >> 13))};
+    }
+    return Half{static_cast<uint16_t>(sign | 0x7c00u)};
   }
   if (a < 0x38800000u) {  // |f| < 2^-14: half subnormal or zero
     if (a < 0x33000000u) return Half{sign};  // < 2^-25 (the tie rounds to even 0)

@@ -323,6 +323,16 @@ TEST(HalfConversions) {
   EXPECT_EQ(FloatToHalf(1.0009766f).bits, 0x3c01);       // 1 + 2^-10
   EXPECT_EQ(FloatToHalf(1.00048828125f).bits, 0x3c00);   // 1 + 2^-11: tie to even
   EXPECT_EQ(FloatToHalf(kNaN).bits, 0x7e00);
+  // NaN payloads as F16C (and TF's cast): sign and top payload bits kept, quieted.
+  EXPECT_EQ(FloatToHalf(FloatFromBits(0x7fa00001u)).bits, 0x7f00);
+  EXPECT_EQ(FloatToHalf(FloatFromBits(0xffc12345u)).bits, 0xfe09);
+  for (uint32_t b = 0x7c01; b < 0x8000; ++b) {  // every half NaN survives a round trip, quieted
+    const uint16_t quiet = static_cast<uint16_t>(b | 0x200u);
+    if (FloatToHalf(HalfToFloat(Half{static_cast<uint16_t>(b)})).bits != quiet) {
+      EXPECT_EQ(FloatToHalf(HalfToFloat(Half{static_cast<uint16_t>(b)})).bits, quiet);
+      break;
+    }
+  }
   EXPECT_SAME_BITS(HalfToFloat(Half{0x0001}), 5.9604645e-08f);
   EXPECT_SAME_BITS(HalfToFloat(Half{0x7bff}), 65504.0f);
   EXPECT_SAME_BITS(HalfToFloat(Half{0xfc00}), -kInf);
