@@ -53,8 +53,8 @@ def _check_int8_scheme(model, format):  # pylint: disable=redefined-builtin
         "tf_qdq quantizer; make a QAT copy with "
         "tf_qdq.keras.quantize_model(model) first.")
   if format != "tf_saved_model":
-    empty = [f"{q.name} {q.range()}" for q in quantizers
-             if not q.range()[1] > q.range()[0]]
+    ranges = [(q.name, q.range()) for q in quantizers]
+    empty = [f"{name} {r}" for name, r in ranges if not r[1] > r[0]]
     if empty:
       raise ValueError(
           f"tf_qdq.keras.export(format={format!r}): quantizers with an empty "

@@ -35,3 +35,8 @@ from tensorflow.python.eager import execute
 # for with `type(x) is EagerTensor`. tf.Tensor is its public base, shared by
 # symbolic tensors, so an isinstance test on it cannot tell them apart.
 from tensorflow.python.framework.ops import EagerTensor
+
+# op_def_registry.get (tf_qdq.export's 16-bit rewrite): the OpDef of a
+# registered op, whose output_arg names the rewrite casts back to 16 bits.
+# No public API returns a registered op's OpDef.
+from tensorflow.python.framework import op_def_registry

@@ -30,7 +30,8 @@ import warnings
 from tensorflow.core.framework import node_def_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
-from tensorflow.python.framework import op_def_registry
+
+from tf_qdq._tf_internal import op_def_registry
 
 _F32, _F64 = types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE
 _QDQ_TYPES = (_F32, _F64)

@@ -21,9 +21,6 @@ struct ChannelView {
   int64_t inner;
 
   QDQ_INLINE int64_t size() const { return outer * depth * inner; }
-  QDQ_INLINE int64_t ChannelOf(int64_t flat) const {
-    return (flat / inner) % depth;
-  }
 };
 
 QDQ_INLINE ChannelView PerTensorView(int64_t size) { return {1, 1, size}; }

@@ -17,10 +17,8 @@
 #include <limits>
 
 #if defined(__CUDACC__) || defined(__HIPCC__)
-#define QDQ_HOST_DEVICE __host__ __device__
 #define QDQ_INLINE __host__ __device__ __forceinline__
 #else
-#define QDQ_HOST_DEVICE
 #define QDQ_INLINE inline __attribute__((always_inline))
 #endif
 

@@ -26,8 +26,7 @@ cc_library(
 )
 
 # The CUDA 12.5 headers TensorFlow's wheel bundles (cuda_runtime.h, ...), with CCCL
-# (cub, thrust, libcudacxx) beside them. Not used by the CPU build. For clang's
-# --cuda-path and -isystem flags, the absolute paths are in :tf_paths.bzl.
+# (cub, thrust, libcudacxx) beside them. Not used by the CPU build.
 cc_library(
     name = "cuda_headers",
     hdrs = glob(["include/third_party/gpus/cuda/**"]),
@@ -39,10 +38,3 @@ cc_library(
     ],
     deps = [":tf_header_lib"],
 )
-
-filegroup(
-    name = "cuda_header_files",
-    srcs = glob(["include/third_party/gpus/cuda/**"]),
-)
-
-exports_files(["tf_paths.bzl"])
