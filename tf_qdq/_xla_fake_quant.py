@@ -50,7 +50,7 @@ class _Nudged:
     # Opaque inputs: no constant folding; opaque quotients: XLA rewrites
     # A / (B / C) as (A * C) / B.
     mn, mx, span = opaque(mn, mx, const(quant_max - quant_min, c))
-    self.all_zero = tf.equal(mn, 0) & tf.equal(mx, 0)
+    self.zero_range = tf.equal(mn, 0) & tf.equal(mx, 0)
     scale = opaque((mx - mn) / span)
     inverse_scale = span / (mx - mn)
     zero_point_from_min = qmin - mn / scale
@@ -82,12 +82,12 @@ def _fake_quantize(xc, n, divide):
 
 
 def _fake_quant_forward(x, mn, mx, num_bits, narrow_range, divide,
-                        zero_range_outputs_zero):
+                        zero_range_rule):
   c = compute_dtype(x.dtype)
   n = _Nudged(to_compute(mn), to_compute(mx), num_bits, narrow_range)
   out = _fake_quantize(to_compute(x), n, divide)
-  if zero_range_outputs_zero:
-    out = tf.where(n.all_zero, tf.zeros_like(out), out)
+  if zero_range_rule:
+    out = tf.where(n.zero_range, tf.zeros_like(out), out)
   return store(out, x.dtype)
 
 
@@ -111,10 +111,10 @@ def _fake_quant_gradient(gradients, x, mn, mx, num_bits, narrow_range, sums):
   wrt_input = store(g * between, x.dtype)
   if sums is None:
     return (wrt_input,)
-  wrt_input = tf.where(n.all_zero, gradients, wrt_input)  # a plain copy
+  wrt_input = tf.where(n.zero_range, gradients, wrt_input)  # a plain copy
   zero = tf.zeros_like(g)
-  terms = tf.cast(tf.stack([tf.where(n.all_zero, zero, g * below),
-                           tf.where(n.all_zero, zero, g * above)]), tf.float64)
+  terms = tf.cast(tf.stack([tf.where(n.zero_range, zero, g * below),
+                           tf.where(n.zero_range, zero, g * above)]), tf.float64)
   if sums == "flat":
     wrt_min, wrt_max = tf.unstack(flat_sums(tf.reshape(terms, [2, -1])))
   else:
@@ -125,7 +125,7 @@ def _fake_quant_gradient(gradients, x, mn, mx, num_bits, narrow_range, sums):
 
 
 def _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx, num_bits,
-                                   narrow_range, zero_range_passes_through):
+                                   narrow_range, zero_range_rule):
   """Transpose of gradients -> (g*between, sum(g*below), sum(g*above)); the
   range sums of a channel broadcast back over its elements."""
   c = compute_dtype(x.dtype)
@@ -137,8 +137,8 @@ def _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx, num_bits,
   if d_max is not None:
     d += to_compute(d_max) * above
   d = store(d, x.dtype)
-  if zero_range_passes_through:  # Vars/PerChannel: min == max == 0
-    d = tf.where(n.all_zero, d_input, d)
+  if zero_range_rule:  # Vars/PerChannel: min == max == 0
+    d = tf.where(n.zero_range, d_input, d)
   return d
 
 
@@ -161,7 +161,7 @@ def fake_quant_with_min_max_args(inputs, min, max, num_bits, narrow_range,  # py
     @tf.custom_gradient
     def fake_quant(x):
       y = _fake_quant_forward(x, mn, mx, num_bits, narrow_range, divide=False,
-                              zero_range_outputs_zero=False)
+                              zero_range_rule=False)
       return y, lambda dy: _fake_quant_gradient(dy, x, mn, mx, num_bits,
                                                 narrow_range, None)[0]
 
@@ -201,7 +201,7 @@ def _fake_quant_vars_op(op_name, inputs, min, max, num_bits, narrow_range,  # py
     def fake_quant(x, mn, mx):
       y = _fake_quant_forward(x, mn, mx, num_bits, narrow_range,
                               divide=not per_channel,
-                              zero_range_outputs_zero=True)
+                              zero_range_rule=True)
 
       def grad(dy):
         return _fake_quant_gradient(dy, x, mn, mx, num_bits, narrow_range,
@@ -227,7 +227,7 @@ def _fake_quant_vars_gradient_op(op_name, gradients, inputs, min, max,  # pylint
       def grad(d_input, d_min, d_max):
         d = _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx,
                                            num_bits, narrow_range,
-                                           zero_range_passes_through=True)
+                                           zero_range_rule=True)
         return d, tf.zeros_like(x), tf.zeros_like(mn), tf.zeros_like(mx)
 
       return outputs, grad

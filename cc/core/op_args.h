@@ -50,7 +50,9 @@ struct FakeQuantArgs {
   ChannelView view;
   FakeQuantBounds bounds;
   RangeSource<T> range;
-  bool zero_range_outputs_zero;  // Vars/PerChannel: min == max == 0 -> 0
+  // The zero-range rule of Vars/PerChannel (contract/fake_quant.h): a channel
+  // with min == max == 0 outputs 0.
+  bool zero_range_rule;
 };
 
 // Gradient. wrt_min/wrt_max may be null (Args has no such outputs); otherwise
@@ -65,7 +67,9 @@ struct FakeQuantGradientArgs {
   ChannelView view;
   FakeQuantBounds bounds;
   RangeSource<T> range;
-  bool zero_range_passes_through;  // Vars/PerChannel: min == max == 0
+  // The zero-range rule: a channel with min == max == 0 passes the gradient
+  // through and adds nothing to its range's sums.
+  bool zero_range_rule;
 };
 
 }  // namespace core

@@ -174,7 +174,7 @@ struct FakeQuantNudged {
   C scale;
   C inverse_scale;  // (qmax - qmin) / (max - min), computed independently
   C quant_zero;     // floor(-nudged_min * inverse_scale + 0.5)
-  bool all_zero;    // min == 0 && max == 0: Vars/PerChannel output zeros
+  bool zero_range;  // min == 0 && max == 0 (what the zero-range rule looks at)
 };
 
 // TF's Nudge (docs/semantics.md §4.3). The zero point rounds half away from zero (roundf).
@@ -184,7 +184,7 @@ QDQ_INLINE FakeQuantNudged<C> NudgeFakeQuantRange(C min, C max,
   const C quant_min_c = static_cast<C>(bounds.quant_min);
   const C quant_max_c = static_cast<C>(bounds.quant_max);
   FakeQuantNudged<C> n;
-  n.all_zero = (min == C(0) && max == C(0));
+  n.zero_range = (min == C(0) && max == C(0));
   n.scale = (max - min) / (quant_max_c - quant_min_c);
   n.inverse_scale = (quant_max_c - quant_min_c) / (max - min);
   const C zero_point_from_min = quant_min_c - min / n.scale;
@@ -235,7 +235,7 @@ struct FakeQuantGradientParts {
 };
 
 template <typename C>
-QDQ_INLINE FakeQuantGradientParts<C> FakeQuantGradient(
+QDQ_INLINE FakeQuantGradientParts<C> FakeQuantElementGradient(
     C gradient, C x, const FakeQuantNudged<C>& n) {
   const C between = (x >= n.nudged_min && x <= n.nudged_max) ? C(1) : C(0);
   const C below = (x < n.nudged_min) ? C(1) : C(0);

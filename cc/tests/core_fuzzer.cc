@@ -206,13 +206,13 @@ void FuzzFakeQuant(FuzzedDataProvider& in) {
   const std::vector<T> x = Values<T>(in, v.size());
   const std::vector<T> g = gradient ? Values<T>(in, v.size()) : std::vector<T>();
   const uint64_t seed = in.ConsumeIntegral<uint64_t>();
-  const bool zero_special = op != 0;
+  const bool zero_range_rule = op != 0;
   std::vector<T> first, first_min, first_max;
   for (int kind = 0; kind < 3; ++kind) {
     std::vector<T> y(x.size());
     std::vector<T> dmin(v.depth), dmax(v.depth);
     if (!gradient) {
-      FakeQuantArgs<T> a{x.data(), y.data(), v, bounds, range, zero_special};
+      FakeQuantArgs<T> a{x.data(), y.data(), v, bounds, range, zero_range_rule};
       ExactWorkspace w(FakeQuantWorkspaceBytes<T>(v));
       if (op == 1) FakeQuantForwardCpu<GridStep::kDivideByScale>(a, w.ws, FuzzFor{kind, seed});
       else FakeQuantForwardCpu<GridStep::kMultiplyByInverse>(a, w.ws, FuzzFor{kind, seed});
@@ -222,7 +222,7 @@ void FuzzFakeQuant(FuzzedDataProvider& in) {
           const int64_t c = i % v.depth;
           const FakeQuantNudged<C> n = NudgeFakeQuantRange(range.Min(c), range.Max(c), bounds);
           const C e = ToCompute(x[i]);
-          const C r = (zero_special && n.all_zero) ? C(0)
+          const C r = (zero_range_rule && n.zero_range) ? C(0)
                       : op == 1 ? FakeQuantize<GridStep::kDivideByScale>(e, n)
                                 : FakeQuantize<GridStep::kMultiplyByInverse>(e, n);
           if (!Same(StoreAs<T>(r), y[i])) {
@@ -239,7 +239,7 @@ void FuzzFakeQuant(FuzzedDataProvider& in) {
       FakeQuantGradientArgs<T> a{g.data(), x.data(), y.data(),
                                  op == 0 ? nullptr : dmin.data(),
                                  op == 0 ? nullptr : dmax.data(),
-                                 v, bounds, range, zero_special};
+                                 v, bounds, range, zero_range_rule};
       ExactWorkspace w(FakeQuantGradientWorkspaceBytes<T>(v, op != 0));
       FakeQuantGradientCpu(a, w.ws, FuzzFor{kind, seed});
     }

@@ -307,7 +307,7 @@ struct FakeQuantRef {
 template <GridStep kStep, typename T>
 FakeQuantRef<T> RefFakeQuant(const std::vector<T>& g, const std::vector<T>& x,
                              const ChannelView& v, FakeQuantBounds bounds,
-                             const RangeSource<T>& range, bool zero_special, bool sums) {
+                             const RangeSource<T>& range, bool zero_range_rule, bool sums) {
   using C = ComputeType<T>;
   ScopedFlushDenormals flush;
   FakeQuantRef<T> r;
@@ -317,7 +317,7 @@ FakeQuantRef<T> RefFakeQuant(const std::vector<T>& g, const std::vector<T>& x,
   std::vector<std::vector<double>> pmin(v.depth), pmax(v.depth);
   for (int64_t c = 0; c < v.depth; ++c) {
     const FakeQuantNudged<C> n = NudgeFakeQuantRange(range.Min(c), range.Max(c), bounds);
-    const bool pass = zero_special && n.all_zero;
+    const bool pass = zero_range_rule && n.zero_range;
     std::vector<double> lmin(64, 0.0), lmax(64, 0.0);
     double rmin = 0.0, rmax = 0.0;
     for (int64_t o = 0; o < v.outer; ++o) {
@@ -325,7 +325,7 @@ FakeQuantRef<T> RefFakeQuant(const std::vector<T>& g, const std::vector<T>& x,
         const int64_t i = At<T>(v, o, c, k);
         const C e = ToCompute(x[i]), ge = ToCompute(g[i]);
         r.y[i] = StoreAs<T>(pass ? C(0) : FakeQuantize<kStep>(e, n));
-        const FakeQuantGradientParts<C> p = FakeQuantGradient(ge, e, n);
+        const FakeQuantGradientParts<C> p = FakeQuantElementGradient(ge, e, n);
         r.dx[i] = pass ? g[i] : StoreAs<T>(p.wrt_input);
         const double to_min = pass ? 0.0 : static_cast<double>(p.wrt_min);
         const double to_max = pass ? 0.0 : static_cast<double>(p.wrt_max);
@@ -371,8 +371,8 @@ void CheckFakeQuantOne(const ChannelView& v, std::mt19937_64& rng, bool attrs, i
       attrs ? RangeSource<T>{nullptr, nullptr, C(-0.75), C(1.25)}
             : RangeSource<T>{lo.data(), hi.data(), C(0), C(0)};
   const FakeQuantBounds bounds = ComputeFakeQuantBounds(bits, narrow);
-  const bool zero_special = !attrs;
-  const FakeQuantRef<T> want = RefFakeQuant<kStep>(g, x, v, bounds, range, zero_special, !attrs);
+  const bool zero_range_rule = !attrs;
+  const FakeQuantRef<T> want = RefFakeQuant<kStep>(g, x, v, bounds, range, zero_range_rule, !attrs);
   const std::string where = std::string(attrs ? "Args" : "Vars/PerChannel") + "<" +
                             TypeName<T>() + "> " + ViewName(v) + " bits " +
                             std::to_string(bits) + " step " +
@@ -381,7 +381,7 @@ void CheckFakeQuantOne(const ChannelView& v, std::mt19937_64& rng, bool attrs, i
     const std::string at = where + " split " + std::to_string(split.kind) + "/" +
                            std::to_string(split.piece);
     std::vector<T> y(x.size());
-    FakeQuantArgs<T> fa{x.data(), y.data(), v, bounds, range, zero_special};
+    FakeQuantArgs<T> fa{x.data(), y.data(), v, bounds, range, zero_range_rule};
     size_t bytes = FakeQuantWorkspaceBytes<T>(v);
     std::vector<unsigned char> buf = Buffer(bytes);
     Workspace ws(buf.data(), bytes);
@@ -391,7 +391,7 @@ void CheckFakeQuantOne(const ChannelView& v, std::mt19937_64& rng, bool attrs, i
     std::vector<T> dx(x.size()), dmin(v.depth), dmax(v.depth);
     FakeQuantGradientArgs<T> ga{g.data(), x.data(), dx.data(),
                                 attrs ? nullptr : dmin.data(), attrs ? nullptr : dmax.data(),
-                                v, bounds, range, zero_special};
+                                v, bounds, range, zero_range_rule};
     bytes = FakeQuantGradientWorkspaceBytes<T>(v, !attrs);
     std::vector<unsigned char> gbuf = Buffer(bytes);
     Workspace gws(gbuf.data(), bytes);

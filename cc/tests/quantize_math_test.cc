@@ -203,7 +203,7 @@ TEST(NudgeMinusOneOne) {
   EXPECT_SAME_BITS(n.nudged_min, -0.9960785f);
   EXPECT_SAME_BITS(n.nudged_max, 1.0039216f);
   EXPECT_SAME_BITS(n.quant_zero, 127.0f);
-  EXPECT_TRUE(!n.all_zero);
+  EXPECT_TRUE(!n.zero_range);
 }
 
 TEST(NudgeZeroPointRoundsHalfAwayFromZero) {
@@ -233,8 +233,8 @@ TEST(NudgeShiftsRangesThatExcludeZero) {
 
 TEST(NudgeSpecialRanges) {
   const FakeQuantBounds b = ComputeFakeQuantBounds(8, false);
-  EXPECT_TRUE(NudgeFakeQuantRange(0.0f, 0.0f, b).all_zero);
-  EXPECT_TRUE(NudgeFakeQuantRange(-0.0f, 0.0f, b).all_zero);
+  EXPECT_TRUE(NudgeFakeQuantRange(0.0f, 0.0f, b).zero_range);
+  EXPECT_TRUE(NudgeFakeQuantRange(-0.0f, 0.0f, b).zero_range);
   // min == max != 0: scale 0, every output NaN.
   const FakeQuantNudged<float> z = NudgeFakeQuantRange(1.0f, 1.0f, b);
   EXPECT_SAME_BITS(z.scale, 0.0f);
@@ -278,24 +278,24 @@ TEST(FakeQuantGradientRouting) {
   const FakeQuantNudged<float> n =
       NudgeFakeQuantRange(-0.1f, 0.9f, ComputeFakeQuantBounds(8, false));
   // x = -0.1 lies below the nudged min -0.098: its gradient goes to min.
-  FakeQuantGradientParts<float> p = FakeQuantGradient(3.0f, -0.1f, n);
+  FakeQuantGradientParts<float> p = FakeQuantElementGradient(3.0f, -0.1f, n);
   EXPECT_SAME_BITS(p.wrt_input, 0.0f);
   EXPECT_SAME_BITS(p.wrt_min, 3.0f);
   EXPECT_SAME_BITS(p.wrt_max, 0.0f);
   // The nudged bounds themselves are inside (inclusive).
-  p = FakeQuantGradient(3.0f, n.nudged_max, n);
+  p = FakeQuantElementGradient(3.0f, n.nudged_max, n);
   EXPECT_SAME_BITS(p.wrt_input, 3.0f);
   EXPECT_SAME_BITS(p.wrt_max, 0.0f);
-  p = FakeQuantGradient(3.0f, 0.95f, n);
+  p = FakeQuantElementGradient(3.0f, 0.95f, n);
   EXPECT_SAME_BITS(p.wrt_max, 3.0f);
   // NaN input: nowhere.
-  p = FakeQuantGradient(3.0f, kNaN, n);
+  p = FakeQuantElementGradient(3.0f, kNaN, n);
   EXPECT_TRUE(p.wrt_input == 0 && p.wrt_min == 0 && p.wrt_max == 0);
   // A non-finite gradient poisons all three (inf * 0 = NaN).
-  p = FakeQuantGradient(kInf, 0.5f, n);
+  p = FakeQuantElementGradient(kInf, 0.5f, n);
   EXPECT_TRUE(std::isinf(p.wrt_input) && std::isnan(p.wrt_min) && std::isnan(p.wrt_max));
   // Denormal gradients are flushed to a zero of their sign.
-  p = FakeQuantGradient(-1e-40f, 0.5f, n);
+  p = FakeQuantElementGradient(-1e-40f, 0.5f, n);
   EXPECT_SAME_BITS(p.wrt_input, -0.0f);
 }
 

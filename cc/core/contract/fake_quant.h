@@ -127,7 +127,7 @@ FakeQuantArgs<T> MakeFakeQuantArgs(FakeQuantOp op, int num_bits, bool narrow_ran
   args.view = view;
   args.bounds = ComputeFakeQuantBounds(num_bits, narrow_range);
   args.range = range;
-  args.zero_range_outputs_zero = HasZeroRangeRule(op);
+  args.zero_range_rule = HasZeroRangeRule(op);
   return args;
 }
 
@@ -147,7 +147,7 @@ FakeQuantGradientArgs<T> MakeFakeQuantGradientArgs(FakeQuantOp op, int num_bits,
   args.view = view;
   args.bounds = ComputeFakeQuantBounds(num_bits, narrow_range);
   args.range = range;
-  args.zero_range_passes_through = HasZeroRangeRule(op);
+  args.zero_range_rule = HasZeroRangeRule(op);
   return args;
 }
 

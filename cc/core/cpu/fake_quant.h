@@ -18,7 +18,7 @@ namespace core {
 // FakeQuantWithMinMax{Args,Vars,VarsPerChannel}
 // ---------------------------------------------------------------------------
 
-// Nudged ranges per channel, as structures of arrays. `zero` is 1 where a
+// Nudged ranges per channel, as structures of arrays. `zero_range` is 1 where a
 // min == max == 0 channel outputs zeros (Vars/PerChannel forward) or passes
 // the gradient through (their gradients).
 template <typename C>
@@ -28,20 +28,20 @@ struct NudgedArrays {
   C* scale;
   C* inverse_scale;
   C* quant_zero;
-  C* zero;
+  C* zero_range;
 
   FakeQuantNudged<C> Get(int64_t c) const {
     return {nudged_min[c], nudged_max[c], scale[c], inverse_scale[c], quant_zero[c],
-            zero[c] != C(0)};
+            zero_range[c] != C(0)};
   }
-  // Channel c's range for the inner loops, which handle `zero` themselves.
+  // Channel c's range for the inner loops, which handle `zero_range` themselves.
   FakeQuantNudged<C> Range(int64_t c) const {
     return {nudged_min[c], nudged_max[c], scale[c], inverse_scale[c], quant_zero[c], false};
   }
   // The arrays from channel c on.
   NudgedArrays From(int64_t c) const {
     return {nudged_min + c, nudged_max + c, scale + c, inverse_scale + c, quant_zero + c,
-            zero + c};
+            zero_range + c};
   }
 };
 
@@ -49,14 +49,14 @@ template <typename T, typename WS, typename C = ComputeType<T>>
 inline NudgedArrays<C> TakeNudgedScratch(const ChannelView& v, WS& ws) {
   NudgedArrays<C> n;
   C** fields[] = {&n.nudged_min, &n.nudged_max, &n.scale,
-                  &n.inverse_scale, &n.quant_zero, &n.zero};
+                  &n.inverse_scale, &n.quant_zero, &n.zero_range};
   for (C** f : fields) *f = ws.template Take<C>(v.depth);
   return n;
 }
 
 template <typename T, typename C = ComputeType<T>>
 inline void NudgeAll(const ChannelView& v, const RangeSource<T>& range,
-                     FakeQuantBounds bounds, bool zero_range_special,
+                     FakeQuantBounds bounds, bool zero_range_rule,
                      const NudgedArrays<C>& out) {
   for (int64_t c = 0; c < v.depth; ++c) {
     const FakeQuantNudged<C> n = NudgeFakeQuantRange(range.Min(c), range.Max(c), bounds);
@@ -65,7 +65,7 @@ inline void NudgeAll(const ChannelView& v, const RangeSource<T>& range,
     out.scale[c] = n.scale;
     out.inverse_scale[c] = n.inverse_scale;
     out.quant_zero[c] = n.quant_zero;
-    out.zero[c] = (zero_range_special && n.all_zero) ? C(1) : C(0);
+    out.zero_range[c] = (zero_range_rule && n.zero_range) ? C(1) : C(0);
   }
 }
 
@@ -84,7 +84,7 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFo
   const ChannelView& v = args.view;
   if (v.size() == 0) return;
   const NudgedArrays<C> na = TakeNudgedScratch<T>(v, ws);
-  NudgeAll(v, args.range, args.bounds, args.zero_range_outputs_zero, na);
+  NudgeAll(v, args.range, args.bounds, args.zero_range_rule, na);
   pfor(v.size(), kElementwiseCost, [&](int64_t begin, int64_t end) {
     ForEachChannelRun(
         v, begin, end,
@@ -92,7 +92,7 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFo
           const FakeQuantNudged<C> n = na.Get(c);
           UnaryBlocks(args.input, args.output, first, count,
                       [&](const C* __restrict x, C* __restrict y, int64_t, int64_t m) {
-                        if (n.all_zero) {
+                        if (n.zero_range) {
                           for (int64_t j = 0; j < m; ++j) y[j] = C(0);
                         } else {
                           for (int64_t j = 0; j < m; ++j) y[j] = FakeQuantize<kStep>(x[j], n);
@@ -105,7 +105,7 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFo
                         const NudgedArrays<C> channel = na.From(c0 + b);
                         for (int64_t j = 0; j < m; ++j) {
                           const C q = FakeQuantize<kStep>(x[j], channel.Range(j));
-                          y[j] = channel.zero[j] != C(0) ? C(0) : q;
+                          y[j] = channel.zero_range[j] != C(0) ? C(0) : q;
                         }
                       });
         });
@@ -146,7 +146,7 @@ template <typename C>
 inline void GradientBlock(const C* __restrict g, const C* __restrict x, C* __restrict dx,
                           C* __restrict to_min, C* __restrict to_max, int64_t m,
                           const FakeQuantNudged<C> n) {
-  if (n.all_zero) {  // min == max == 0: pass through, nothing to the range
+  if (n.zero_range) {  // min == max == 0: pass through, nothing to the range
     for (int64_t j = 0; j < m; ++j) dx[j] = g[j];
     if (to_min != nullptr) {
       for (int64_t j = 0; j < m; ++j) to_min[j] = to_max[j] = C(0);
@@ -154,11 +154,11 @@ inline void GradientBlock(const C* __restrict g, const C* __restrict x, C* __res
     return;
   }
   if (to_min == nullptr) {
-    for (int64_t j = 0; j < m; ++j) dx[j] = FakeQuantGradient(g[j], x[j], n).wrt_input;
+    for (int64_t j = 0; j < m; ++j) dx[j] = FakeQuantElementGradient(g[j], x[j], n).wrt_input;
     return;
   }
   for (int64_t j = 0; j < m; ++j) {
-    const FakeQuantGradientParts<C> p = FakeQuantGradient(g[j], x[j], n);
+    const FakeQuantGradientParts<C> p = FakeQuantElementGradient(g[j], x[j], n);
     dx[j] = p.wrt_input;
     to_min[j] = p.wrt_min;
     to_max[j] = p.wrt_max;
@@ -201,7 +201,7 @@ void FakeQuantGradientCpu(const FakeQuantGradientArgs<T>& args, Workspace& ws,
   NudgedArrays<C> na;
   double *partial_min, *partial_max;
   TakeGradientScratch<T>(v, with_sums, ws, &na, &partial_min, &partial_max);
-  NudgeAll(v, args.range, args.bounds, args.zero_range_passes_through, na);
+  NudgeAll(v, args.range, args.bounds, args.zero_range_rule, na);
   const int64_t chunks = GradientSumChunks(v);
   if (!with_sums) {  // Args: per tensor
     const FakeQuantNudged<C> n = na.Get(0);
@@ -270,9 +270,9 @@ void FakeQuantGradientCpu(const FakeQuantGradientArgs<T>& args, Workspace& ws,
                     C* __restrict tmax = row_max + b;
                     for (int64_t j = 0; j < m; ++j) {
                       const FakeQuantGradientParts<C> p =
-                          FakeQuantGradient(g[j], x[j], channel.Range(j));
+                          FakeQuantElementGradient(g[j], x[j], channel.Range(j));
                       // min == max == 0 channels pass through, adding nothing.
-                      const bool pass = channel.zero[j] != C(0);
+                      const bool pass = channel.zero_range[j] != C(0);
                       y[j] = pass ? g[j] : p.wrt_input;
                       tmin[j] = pass ? C(0) : p.wrt_min;
                       tmax[j] = pass ? C(0) : p.wrt_max;

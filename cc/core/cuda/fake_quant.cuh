@@ -24,32 +24,32 @@ namespace cuda {
 template <typename T>
 __device__ __forceinline__ FakeQuantNudged<ComputeType<T>> NudgeChannel(
     const RangeSource<T>& range, int64_t c, FakeQuantBounds bounds,
-    bool zero_range_special) {
+    bool zero_range_rule) {
   FakeQuantNudged<ComputeType<T>> n =
       NudgeFakeQuantRange(range.Min(c), range.Max(c), bounds);
-  if (!zero_range_special) n.all_zero = false;
+  if (!zero_range_rule) n.zero_range = false;
   return n;
 }
 
 template <typename T>
 __global__ void FakeQuantNudgeKernel(RangeSource<T> range, int64_t depth,
-                                     FakeQuantBounds bounds, bool zero_range_special,
+                                     FakeQuantBounds bounds, bool zero_range_rule,
                                      FakeQuantNudged<ComputeType<T>>* nudged) {
   const int64_t c = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
-  if (c < depth) nudged[c] = NudgeChannel(range, c, bounds, zero_range_special);
+  if (c < depth) nudged[c] = NudgeChannel(range, c, bounds, zero_range_rule);
 }
 
 // Nudged ranges for the block: from global memory, or computed into shared.
 template <typename T, typename Index>
 __device__ __forceinline__ const FakeQuantNudged<ComputeType<T>>* BlockNudged(
     const FakeQuantNudged<ComputeType<T>>* global_nudged, const RangeSource<T>& range,
-    Index depth, FakeQuantBounds bounds, bool zero_range_special) {
+    Index depth, FakeQuantBounds bounds, bool zero_range_rule) {
   using N = FakeQuantNudged<ComputeType<T>>;
   if (global_nudged != nullptr) return global_nudged;
   extern __shared__ unsigned char shared_bytes[];
   N* shared_nudged = reinterpret_cast<N*>(shared_bytes);
   for (Index c = threadIdx.x; c < depth; c += kThreads) {
-    shared_nudged[c] = NudgeChannel(range, c, bounds, zero_range_special);
+    shared_nudged[c] = NudgeChannel(range, c, bounds, zero_range_rule);
   }
   __syncthreads();
   return shared_nudged;
@@ -60,11 +60,11 @@ __global__ void FakeQuantForwardKernel(FakeQuantArgs<T> args, Index n, Index dep
                                        const FakeQuantNudged<ComputeType<T>>* global_nudged) {
   using C = ComputeType<T>;
   const FakeQuantNudged<C>* nudged = BlockNudged<T, Index>(
-      global_nudged, args.range, depth, args.bounds, args.zero_range_outputs_zero);
+      global_nudged, args.range, depth, args.bounds, args.zero_range_rule);
   for (Index i = blockIdx.x * static_cast<Index>(kThreads) + threadIdx.x; i < n;
        i += static_cast<Index>(gridDim.x) * kThreads) {
     const FakeQuantNudged<C>& nz = nudged[depth == 1 ? 0 : i % depth];
-    args.output[i] = nz.all_zero ? StoreAs<T>(C(0))
+    args.output[i] = nz.zero_range ? StoreAs<T>(C(0))
                                  : StoreAs<T>(FakeQuantize<kStep>(ToCompute(args.input[i]), nz));
   }
 }
@@ -88,12 +88,12 @@ template <typename T>
 inline FakeQuantNudged<ComputeType<T>>* LaunchNudges(const ChannelView& v,
                                                      const RangeSource<T>& range,
                                                      FakeQuantBounds bounds,
-                                                     bool zero_range_special, Workspace& ws,
+                                                     bool zero_range_rule, Workspace& ws,
                                                      cudaStream_t stream, size_t* shared) {
   FakeQuantNudged<ComputeType<T>>* nudged = TakeCudaNudged<T>(v, ws);
   if (nudged != nullptr) {
     FakeQuantNudgeKernel<T><<<GridFor(v.depth), kThreads, 0, stream>>>(
-        range, v.depth, bounds, zero_range_special, nudged);
+        range, v.depth, bounds, zero_range_rule, nudged);
     *shared = 0;
   } else {
     *shared = v.depth * sizeof(FakeQuantNudged<ComputeType<T>>);
@@ -109,7 +109,7 @@ cudaError_t FakeQuantForwardCuda(const FakeQuantArgs<T>& args, void* workspace,
   Workspace ws(workspace, workspace_bytes);
   size_t shared;
   const FakeQuantNudged<ComputeType<T>>* nudged = LaunchNudges(
-      v, args.range, args.bounds, args.zero_range_outputs_zero, ws, stream, &shared);
+      v, args.range, args.bounds, args.zero_range_rule, ws, stream, &shared);
   if (ws.used() > workspace_bytes) return cudaErrorInvalidValue;
   return DispatchIndex(v.size(), [&](auto index_tag) -> cudaError_t {
     using Index = decltype(index_tag);
@@ -133,12 +133,12 @@ __device__ __forceinline__ GradientContribution<ComputeType<T>> GradientElement(
     const FakeQuantGradientArgs<T>& args, const FakeQuantNudged<ComputeType<T>>& n,
     int64_t i) {
   using C = ComputeType<T>;
-  if (n.all_zero) {
+  if (n.zero_range) {
     args.wrt_input[i] = args.gradients[i];
     return {C(0), C(0)};
   }
   const FakeQuantGradientParts<C> p =
-      FakeQuantGradient(ToCompute(args.gradients[i]), ToCompute(args.input[i]), n);
+      FakeQuantElementGradient(ToCompute(args.gradients[i]), ToCompute(args.input[i]), n);
   args.wrt_input[i] = StoreAs<T>(p.wrt_input);
   return {p.wrt_min, p.wrt_max};
 }
@@ -147,7 +147,7 @@ __device__ __forceinline__ GradientContribution<ComputeType<T>> GradientElement(
 template <typename T, typename Index>
 __global__ void FakeQuantGradientNoSumsKernel(FakeQuantGradientArgs<T> args, Index n) {
   const FakeQuantNudged<ComputeType<T>>* nudged = BlockNudged<T, Index>(
-      nullptr, args.range, 1, args.bounds, args.zero_range_passes_through);
+      nullptr, args.range, 1, args.bounds, args.zero_range_rule);
   for (Index i = blockIdx.x * static_cast<Index>(kThreads) + threadIdx.x; i < n;
        i += static_cast<Index>(gridDim.x) * kThreads) {
     GradientElement(args, nudged[0], i);
@@ -166,7 +166,7 @@ __global__ void FakeQuantFlatChunkGradientKernel(FakeQuantGradientArgs<T> args,
                                                  double* partial_max) {
   __shared__ double lanes_min[kThreads], lanes_max[kThreads];
   const FakeQuantNudged<ComputeType<T>>* nudged = BlockNudged<T, int64_t>(
-      nullptr, args.range, 1, args.bounds, args.zero_range_passes_through);
+      nullptr, args.range, 1, args.bounds, args.zero_range_rule);
   const int group = threadIdx.x / kFlatLanes;
   const int lane = threadIdx.x % kFlatLanes;
   const int64_t chunk = static_cast<int64_t>(blockIdx.x) * kChunksPerBlock + group;
@@ -210,7 +210,7 @@ __global__ void FakeQuantRowChunkGradientKernel(FakeQuantGradientArgs<T> args,
   for (int64_t c = blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x; c < depth;
        c += static_cast<int64_t>(gridDim.x) * kThreads) {
     const FakeQuantNudged<ComputeType<T>> nudged =
-        NudgeChannel(args.range, c, args.bounds, args.zero_range_passes_through);
+        NudgeChannel(args.range, c, args.bounds, args.zero_range_rule);
     for (int64_t k = blockIdx.y; k < chunks; k += gridDim.y) {  // grid.y <= 65535
       const int64_t r_end = (k + 1) * kRowChunk < rows ? (k + 1) * kRowChunk : rows;
       double acc_min = 0.0, acc_max = 0.0;
