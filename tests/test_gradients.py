@@ -677,3 +677,39 @@ def test_first_order_16_bit_against_masks(dtype):
   assert float(np32(dmin)) == float(np.sum(np32(up) * below))
   assert float(np32(dmax)) == float(np.sum(np32(up) * above))
   assert dx.dtype.as_numpy_dtype == dtype
+
+
+def test_unneeded_range_backprops_are_skipped_with_the_same_input_backprop():
+  """In a graph whose per-tensor range is not differentiated (a moving-average
+  quantizer's), the gradient op skips its min/max sums (the executor does not
+  require those outputs): the input backprop keeps TF's bits."""
+  x = tf.constant(np.random.default_rng(0).uniform(-1.2, 1.2, [64, 300]),
+                  tf.float32)
+  lo, hi = tf.Variable(-1.0, trainable=False), tf.Variable(1.0, trainable=False)
+
+  @tf.function
+  def input_only(x):
+    with tf.GradientTape() as tape:
+      tape.watch(x)
+      y = tf_qdq.fake_quant_with_min_max_vars(x, lo, hi)
+      loss = y * y
+    return tape.gradient(loss, x)
+
+  @tf.function
+  def with_range(x):
+    mn, mx = tf.convert_to_tensor(lo), tf.convert_to_tensor(hi)
+    with tf.GradientTape() as tape:
+      tape.watch([x, mn, mx])
+      y = tf_qdq.fake_quant_with_min_max_vars(x, mn, mx)
+      loss = y * y
+    return tape.gradient(loss, [x, mn, mx])
+
+  y = tf.quantization.fake_quant_with_min_max_vars(x, -1.0, 1.0)
+  want = tf.quantization.fake_quant_with_min_max_vars_gradient(2 * y, x, -1.0,
+                                                               1.0)
+  got, full = input_only(x), with_range(x)
+  assert got.numpy().tobytes() == want[0].numpy().tobytes()
+  assert full[0].numpy().tobytes() == want[0].numpy().tobytes()
+  for ours, theirs in zip(full[1:], want[1:]):  # the sums are still there
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-6)
+    assert ours.numpy() != 0

@@ -149,13 +149,22 @@ class FakeQuantWithMinMaxVarsGradientOp : public OpKernel {
     OP_REQUIRES_OK(ctx, ToStatus(check));
     Tensor *wrt_input = nullptr, *wrt_min = nullptr, *wrt_max = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, inputs.shape(), &wrt_input));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(1, min.shape(), &wrt_min));
-    OP_REQUIRES_OK(ctx, ctx->allocate_output(2, max.shape(), &wrt_max));
+    // In a graph, the range backprops of a per-tensor quantizer often have no
+    // consumer (its range is a non-trainable moving average): then the
+    // executor does not require them, and their sums (the op's second pass
+    // over the data) are skipped. backprops_wrt_input has the same bits.
+    const bool range_sums = kOp != core::FakeQuantOp::kVars || ctx->output_required(1) ||
+                            ctx->output_required(2);
+    if (range_sums) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(1, min.shape(), &wrt_min));
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(2, max.shape(), &wrt_max));
+    }
     const auto args = core::MakeFakeQuantGradientArgs<CoreType<T>>(
         kOp, num_bits_, narrow_range_, core::FakeQuantView(kOp, inputs_shape),
         core::TensorRange<CoreType<T>>(CoreData<T>(min), CoreData<T>(max)),
         CoreData<T>(gradients), CoreData<T>(inputs), CoreData<T>(wrt_input),
-        CoreData<T>(wrt_min), CoreData<T>(wrt_max));
+        range_sums ? CoreData<T>(wrt_min) : nullptr,
+        range_sums ? CoreData<T>(wrt_max) : nullptr);
     OP_REQUIRES_OK(ctx, (functor::FakeQuantGradient<Device, CoreType<T>>()(ctx, args)));
   }
 

@@ -131,7 +131,8 @@ FakeQuantArgs<T> MakeFakeQuantArgs(FakeQuantOp op, int num_bits, bool narrow_ran
   return args;
 }
 
-// wrt_min/wrt_max are ignored (null in the args) for Args.
+// wrt_min/wrt_max are ignored (null in the args) for Args; null wrt_min and
+// wrt_max (per tensor only) skip the range sums.
 template <typename T>
 FakeQuantGradientArgs<T> MakeFakeQuantGradientArgs(FakeQuantOp op, int num_bits,
                                                    bool narrow_range, const ChannelView& view,
