@@ -123,7 +123,14 @@ def _string_attr(value, name, default):
 
 def _qdq_attrs(signed_input, num_bits, range_given, round_mode, narrow_range,
                axis):
-  """In the op's attr order, as TF's wrappers check them."""
+  """In the op's attr order, as TF's wrappers check them. Exact bools, ints
+  in int64 and a str are what TF's make_bool/make_int/make_str (decoded)
+  would return unchanged: they skip those calls (~0.5 us of a 1K call)."""
+  if (signed_input.__class__ is bool and num_bits.__class__ is int and
+      range_given.__class__ is bool and round_mode.__class__ is str and
+      narrow_range.__class__ is bool and axis.__class__ is int and
+      _INT64_MIN <= num_bits <= _INT64_MAX and _INT64_MIN <= axis <= _INT64_MAX):
+    return signed_input, num_bits, range_given, round_mode, narrow_range, axis
   return (_bool_attr(signed_input, "signed_input", True),
           _int_attr(num_bits, "num_bits", 8),
           _bool_attr(range_given, "range_given", False),
