@@ -88,9 +88,12 @@ QDQ_INLINE bool StreamOutput(int64_t elements) {
 // out[0, m) = buf[0, m), streaming where `out` is 32-byte aligned.
 QDQ_INLINE void StreamStore(const float* __restrict buf, float* __restrict out, int64_t m) {
   int64_t j = 0;
-#ifdef TF_QDQ_X86_HOST
+#if defined(TF_QDQ_X86_HOST) && defined(__AVX__)
   for (; j < m && (reinterpret_cast<uintptr_t>(out + j) & 31) != 0; ++j) out[j] = buf[j];
   for (; j + 8 <= m; j += 8) _mm256_stream_ps(out + j, _mm256_loadu_ps(buf + j));
+#elif defined(TF_QDQ_X86_HOST)  // a build without -mavx: SSE streaming stores
+  for (; j < m && (reinterpret_cast<uintptr_t>(out + j) & 15) != 0; ++j) out[j] = buf[j];
+  for (; j + 4 <= m; j += 4) _mm_stream_ps(out + j, _mm_loadu_ps(buf + j));
 #endif
   for (; j < m; ++j) out[j] = buf[j];
 }
