@@ -80,9 +80,15 @@ QDQ_INLINE void PrefetchedRuns(const T* in0, const T* in1, int64_t count, Fn&& f
 // orders the streaming stores before the pool reports the work done.
 constexpr int64_t kStreamMinBytes = int64_t{16} << 20;
 
+// TF_QDQ_NO_STREAM=1 in the environment turns them off (A/B timing).
+inline bool StreamingAllowed() {
+  static const bool allowed = std::getenv("TF_QDQ_NO_STREAM") == nullptr;
+  return allowed;
+}
+
 template <typename T>
 QDQ_INLINE bool StreamOutput(int64_t elements) {
-  return static_cast<int64_t>(sizeof(T)) * elements >= kStreamMinBytes;
+  return static_cast<int64_t>(sizeof(T)) * elements >= kStreamMinBytes && StreamingAllowed();
 }
 
 // out[0, m) = buf[0, m), streaming where `out` is 32-byte aligned.
