@@ -560,7 +560,10 @@ MISS_NOTES = [
     "time check (in-cache 1M, one thread: forward 0.22 -> 0.15 ms, gradient "
     "0.47 -> 0.38 ms; 16M one thread: gradient 18.6 -> 12.4 ms against 6.2 ms "
     "for a two-input copy) and streaming stores for outputs of 16 MB and "
-    "more (no read-for-ownership of the output). Why still over: while "
+    "more (no read-for-ownership of the output; in A/B pairs of the op "
+    "with TF_QDQ_NO_STREAM=1, forward 1.00-1.13x vs 1.07-1.14x the bound, "
+    "gradient 1.04-1.21x, one pair in a burst of load 1.43x, vs "
+    "1.26-1.43x). Why still over: while "
     "another process holds one of the 2 cores (load average 1.2-3.9 during "
     "this work), the op runs on about one core (TF_NUM_INTRAOP_THREADS=1 "
     "and 2 measured the same) and is compute-bound there, while the floor, "
@@ -576,9 +579,12 @@ MISS_NOTES = [
     "range); a row-tile helper shared with the FakeQuant loop, written "
     "with lambdas, did not vectorise with GCC 12 (15 instructions per "
     "element on the FakeQuant forward) and was reverted.",
-    "**FakeQuantWithMinMaxVarsGradient (per tensor), 1M and 16M.** Its loop "
-    "did not change (only streaming stores at 16M); earlier runs had it at "
-    "1.08-1.14x: run-to-run noise on the shared machine.",
+    "**FakeQuantWithMinMaxVarsGradient (per tensor), 16M.** Its loop did "
+    "not change (only streaming stores at 16M). Runs of the same code: "
+    "1.16x (full run at 01:55 UTC), 1.53x (the 02:09 run), and 0.95-1.02x "
+    "in three of four graph-mode A/B pairs against the floor at 02:14 (one "
+    "pair caught a burst of load at 1.48x): the shared machine's noise, "
+    "which a 0.6 s case with 11 rounds does not average out.",
     "**1K eager, the FakeQuant ops (1.0-1.15x TF).** TF's eager runtime "
     "charges a type attr: a scratch op library with one kernel registered "
     "twice, with and without `T`, measured 6.04-6.28 us with `T` and "
