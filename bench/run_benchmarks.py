@@ -544,6 +544,64 @@ def headline_markdown(results, cases):
   return "\n".join(lines)
 
 
+# Why the targets this suite reports as missed are missed: what the profiles
+# showed and what was tried (docs/performance.md has the method and the full
+# history). Static text: it describes the kernels, not one run's numbers.
+MISS_NOTES = [
+    "**Per-channel FakeQuant, forward and gradient, 16M (graph mode).** "
+    "Compute, on a shared 2-core machine. callgrind, 1M values, one thread, "
+    "AVX path, instructions per element (a copy: 0.62): forward 3.03 -> 1.99 "
+    "(1.82 without a min == max == 0 channel), gradient 6.61 -> 6.18 (5.52). "
+    "Done: tiles of 4 rows that load each channel's constants once (the old "
+    "loop also spilled its pointers: six constant arrays plus input and "
+    "output), a loop without the zero-channel selects when no channel is "
+    "zero, the gradient's FlushDenormal folded into one multiplication by "
+    "an opaque 1.0 under DAZ, an AVX-512 clone of both loops behind a run "
+    "time check (in-cache 1M, one thread: forward 0.22 -> 0.15 ms, gradient "
+    "0.47 -> 0.38 ms; 16M one thread: gradient 18.6 -> 12.4 ms against 6.2 ms "
+    "for a two-input copy) and streaming stores for outputs of 16 MB and "
+    "more (no read-for-ownership of the output; in A/B pairs of the op "
+    "with TF_QDQ_NO_STREAM=1, forward 1.00-1.13x vs 1.07-1.14x the bound, "
+    "gradient 1.04-1.21x, one pair in a burst of load 1.43x, vs "
+    "1.26-1.43x). Why still over: while "
+    "another process holds one of the 2 cores (load average 1.2-3.9 during "
+    "this work), the op runs on about one core (TF_NUM_INTRAOP_THREADS=1 "
+    "and 2 measured the same) and is compute-bound there, while the floor, "
+    "a copy, stays memory-bound. The gradient's sums keep their canonical "
+    "order (bit-identical); fusing the products and the double additions "
+    "into one loop does not vectorise with GCC 12 (12 instructions per "
+    "element), and an AVX-intrinsics version was slower than the compiled "
+    "loop (performance.md).",
+    "**QDQ per-channel (last axis), computed range, 16M.** Two passes (the "
+    "range, then the quantizer): 2.95 instructions per element. Streaming "
+    "stores removed the output's read-for-ownership. Not done: row tiles "
+    "for its quantizer loop (1.87 instructions per element with a given "
+    "range); a row-tile helper shared with the FakeQuant loop, written "
+    "with lambdas, did not vectorise with GCC 12 (15 instructions per "
+    "element on the FakeQuant forward) and was reverted.",
+    "**FakeQuantWithMinMaxVarsGradient (per tensor), 16M.** Its loop did "
+    "not change (only streaming stores at 16M). Runs of the same code: "
+    "1.16x (full run at 01:55 UTC), 1.53x (the 02:09 run), and 0.95-1.02x "
+    "in three of four graph-mode A/B pairs against the floor at 02:14 (one "
+    "pair caught a burst of load at 1.48x): the shared machine's noise, "
+    "which a 0.6 s case with 11 rounds does not average out.",
+    "**1K eager, the FakeQuant ops (1.0-1.15x TF).** TF's eager runtime "
+    "charges a type attr: a scratch op library with one kernel registered "
+    "twice, with and without `T`, measured 6.04-6.28 us with `T` and "
+    "5.71-5.76 us without, through `TFE_Py_FastPathExecute` (an extra int "
+    "attr: +0.09 us; an allowed-type list, a default or a namespaced name: "
+    "no difference). TF's FakeQuant ops have no `T`; ours keep it (graphs "
+    "and SavedModels name it). The Python layer was trimmed (the fast path "
+    "called inline: -0.3 us; exact QDQ attrs skip TF's make_*: -1.0 us). "
+    "What would remove the rest: float-only internal ops without `T` for "
+    "the eager fast path (op, kernel and gradient registrations).",
+    "**16-bit at half of float32's time (eager).** The 16-bit loops did "
+    "not change (no streaming stores: their outputs go through an L1 "
+    "conversion buffer); float32 at 16M got faster with streaming stores, "
+    "so the ratio moved away from 0.5.",
+]
+
+
 def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
                    runtime_s, png_name, graph_results=(), graph_targets=()):
   m = meta["machine"]
@@ -616,7 +674,11 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
       "- Shapes: 1K = [16, 64], 64K = [64, 1024], 1M = [1024, 1024], "
       "16M = [16384, 1024]. Per-channel along the last axis has 64 channels "
       "at 1K and 1024 otherwise; along axis 0: 16, 64, 1024, 16384. "
-      "8 bits, range [-1, 1], inputs uniform in [-1.2, 1.2].")
+      "8 bits, range [-1, 1], inputs uniform in [-1.2, 1.2].\n"
+      "- tf_qdq writes float32 outputs of 16 MB and more (16M values) with "
+      "streaming stores, which skip the read of each output line that a "
+      "normal store does; the floor (TF's `x + 1`) stores normally. So at "
+      "16M a one-pass op can take less than its traffic bound.")
   sanity = meta.get("floor_scaling")
   if sanity:
     out.append("- Scaling check (float32 floor medians, eager): " + ", ".join(
@@ -640,6 +702,10 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
       out.append(f"  - {miss}")
     if t.get("note"):
       out.append(f"  - ({t['note']})")
+  out.append("")
+
+  out.append("## Why the misses\n")
+  out.extend(f"- {n}" for n in MISS_NOTES)
   out.append("")
 
   head_mode = "graph" if graph_results else "eager"

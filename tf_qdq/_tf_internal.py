@@ -16,7 +16,7 @@ from tensorflow.python.ops import control_flow_util
 # tf.raw_ops; this generated wrapper is the only way to build one.
 from tensorflow.compiler.tf2xla.ops import gen_xla_ops
 
-# TFE_Py_FastPathExecute (tf_qdq.quantization._fast_eager): runs an op eagerly
+# TFE_Py_FastPathExecute (tf_qdq.quantization's public functions): runs an op eagerly
 # without the generated wrapper's Python layer, which costs as much as a small
 # op. tf.raw_ops and the generated wrappers both go through that layer.
 from tensorflow.python import pywrap_tfe

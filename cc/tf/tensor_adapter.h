@@ -1,7 +1,7 @@
 // The adapter between TensorFlow's kernel API and the framework-free core:
-// TF element types -> core storage types, the [outer, depth, inner] view of a
-// tensor, workspace allocation through allocate_temp, and TF's CPU thread pool
-// as the core's ParallelFor.
+// TF element types -> core storage types, workspace allocation through
+// allocate_temp, and TF's CPU thread pool as the core's ParallelFor. (The
+// channel view of a TF shape comes from the contracts: contract_adapter.h.)
 #ifndef TF_QDQ_CC_TF_TENSOR_ADAPTER_H_
 #define TF_QDQ_CC_TF_TENSOR_ADAPTER_H_
 
@@ -57,16 +57,6 @@ template <typename T>
 core::ComputeType<CoreType<T>> HostValue(const tensorflow::Tensor& t,
                                         int64_t i = 0) {
   return core::ToCompute(CoreData<T>(t)[i]);
-}
-
-// [outer, depth, inner] around `axis` (-1: the whole tensor is one channel).
-inline core::ChannelView ViewAroundAxis(const tensorflow::TensorShape& shape,
-                                        int axis) {
-  if (axis == -1) return core::PerTensorView(shape.num_elements());
-  core::ChannelView v{1, shape.dim_size(axis), 1};
-  for (int i = 0; i < axis; ++i) v.outer *= shape.dim_size(i);
-  for (int i = axis + 1; i < shape.dims(); ++i) v.inner *= shape.dim_size(i);
-  return v;
 }
 
 // A scratch buffer of `bytes` bytes owned by `holder`.

@@ -77,6 +77,7 @@ void QdqForwardCpu(const QdqForwardArgs<T>& args, Workspace& ws, ParallelFor&& p
     sa.min_range[c] = s.min_range;
     sa.max_range[c] = s.max_range;
   }
+  const bool stream = StreamOutput<T>(v.size());
   DispatchQdqVariant(args.round_mode, args.range_given, [&](auto mode, auto clamp) {
     constexpr RoundMode kMode = decltype(mode)::value;
     constexpr bool kClamp = decltype(clamp)::value;
@@ -91,7 +92,8 @@ void QdqForwardCpu(const QdqForwardArgs<T>& args, Workspace& ws, ParallelFor&& p
                           for (int64_t j = 0; j < m; ++j) {
                             y[j] = QuantizeDequantize<kMode, kClamp>(x[j], s);
                           }
-                        });
+                        },
+                        stream);
           },
           [&](int64_t c0, int64_t first, int64_t count) {
             UnaryBlocks<true>(args.input, args.output, first, count,
@@ -104,8 +106,10 @@ void QdqForwardCpu(const QdqForwardArgs<T>& args, Workspace& ws, ParallelFor&& p
                             y[j] = QuantizeDequantize<kMode, kClamp>(
                                 x[j], QdqScale<C>{scale[j], inv[j], lo[j], hi[j]});
                           }
-                        });
+                        },
+                        stream);
           });
+      if (stream) StreamFence();
     });
   });
 }
@@ -137,6 +141,7 @@ void QdqGradientCpu(const QdqGradientArgs<T>& args, Workspace& ws, ParallelFor&&
     lo[c] = ToCompute(args.input_min[c]);
     hi[c] = ToCompute(args.input_max[c]);
   }
+  const bool stream = StreamOutput<T>(v.size());
   pfor(v.size(), kElementwiseCost, [&](int64_t begin, int64_t end) {
     ForEachChannelRun(
         v, begin, end,
@@ -146,7 +151,8 @@ void QdqGradientCpu(const QdqGradientArgs<T>& args, Workspace& ws, ParallelFor&&
                        [&](const C* __restrict g, const C* __restrict x, C* __restrict y,
                            int64_t, int64_t m) {
                          for (int64_t j = 0; j < m; ++j) y[j] = QdqGradient(g[j], x[j], min, max);
-                       });
+                       },
+                       stream);
         },
         [&](int64_t c0, int64_t first, int64_t count) {
           BinaryBlocks<true>(args.gradients, args.input, args.input_backprop, first, count,
@@ -157,8 +163,10 @@ void QdqGradientCpu(const QdqGradientArgs<T>& args, Workspace& ws, ParallelFor&&
                          for (int64_t j = 0; j < m; ++j) {
                            y[j] = QdqGradient(g[j], x[j], min[j], max[j]);
                          }
-                       });
+                       },
+                       stream);
         });
+    if (stream) StreamFence();
   });
 }
 
