@@ -8,8 +8,10 @@ For a ResNet-style and a MobileNetV2-style net with BatchNormalization
 (32x32x3 inputs, batch 32, CPU), the float model and its QAT copy
 (tf_qdq.keras.quantize_model, the int8 scheme) run `train_on_batch`
 interleaved: each round times `STEPS` steps of one, then of the other, in
-alternating order, and the median per-step time of each is kept. The ratio
-QAT / float is the overhead a user pays.
+alternating order. The ratio QAT / float, the overhead a user pays, is the
+median over rounds of the two samples' ratio within a round (robust to the
+load of a shared machine, which drifts over seconds); the ratio of median
+times and of the fastest samples are reported beside it.
 
 tfmot needs the legacy tf_keras (TF_USE_LEGACY_KERAS=1), which cannot share
 a process with Keras 3: the same measurement runs in a separate virtualenv
@@ -88,10 +90,18 @@ def _compile(keras, model):
                 SparseCategoricalCrossentropy(from_logits=True))
 
 
+def _quartiles(values):
+  q = statistics.quantiles(values, n=4)
+  return q[0], q[2]
+
+
 def _step_times(models, x, y, rounds):
-  """Seconds per train_on_batch for each model, interleaved: (medians,
-  minima) over the rounds. On a shared machine the minimum is the more
-  robust estimate of what a step costs; both are reported."""
+  """Seconds per train_on_batch for each model, interleaved: per-round
+  samples (each round times every model once, back to back, in alternating
+  order). On a shared machine the load drifts over seconds; the ratio of two
+  samples taken in the same round sees (nearly) the same load, so the median
+  of the per-round ratios is the robust figure; medians and minima are kept
+  too."""
   for model in models:  # trace and warm up
     for _ in range(3):
       model.train_on_batch(x, y)
@@ -103,7 +113,7 @@ def _step_times(models, x, y, rounds):
       for _ in range(STEPS):
         models[i].train_on_batch(x, y)
       samples[i].append((time.perf_counter() - start) / STEPS)
-  return [statistics.median(s) for s in samples], [min(s) for s in samples]
+  return samples
 
 
 def measure(keras, quantize, rounds):
@@ -118,11 +128,15 @@ def measure(keras, quantize, rounds):
     qat = quantize(float_model)
     for model in (float_model, qat):
       _compile(keras, model)
-    (float_time, qat_time), (float_min, qat_min) = _step_times(
-        [float_model, qat], x, y, rounds)
+    float_s, qat_s = _step_times([float_model, qat], x, y, rounds)
+    paired = [q / f for q, f in zip(qat_s, float_s)]
+    float_time, qat_time = statistics.median(float_s), statistics.median(qat_s)
     results[name] = {"float_ms": float_time * 1e3, "qat_ms": qat_time * 1e3,
+                     "paired_ratio": statistics.median(paired),
+                     "paired_ratio_quartiles": _quartiles(paired),
                      "ratio": qat_time / float_time,
-                     "ratio_of_minima": qat_min / float_min}
+                     "ratio_of_minima": min(qat_s) / min(float_s),
+                     "rounds": rounds}
   return results
 
 
@@ -161,38 +175,47 @@ def run_tfmot_subprocess(rounds):
   return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def _ratio_cell(r):
+  low, high = r["paired_ratio_quartiles"]
+  return (f"**{r['paired_ratio']:.3f}** [{low:.3f}, {high:.3f}] | "
+          f"{r['ratio']:.3f} | {r['ratio_of_minima']:.3f}")
+
+
 def report(ours, theirs, out, load):
   lines = [
       "# QAT training step: overhead over float",
       "",
-      "Written by `bench/qat_step.py` (part of `make bench`). Median "
+      "Written by `bench/qat_step.py` (part of `make bench`). "
       f"`train_on_batch` time, batch {BATCH}, 32x32x3 inputs, CPU, float and "
-      f"QAT interleaved ({STEPS} steps per sample). tf_qdq: "
-      "`tf_qdq.keras.quantize_model` (int8 scheme); tfmot 0.8.1: "
-      "`tfmot.quantization.keras.quantize_model` on the same architecture in "
-      "tf_keras, run in its own process (ratios are comparable, times are "
-      "of two processes).",
+      f"QAT interleaved: each round times {STEPS} steps of one, then of the "
+      "other (alternating order). tf_qdq: `tf_qdq.keras.quantize_model` "
+      "(int8 scheme); tfmot 0.8.1: `tfmot.quantization.keras.quantize_model` "
+      "on the same architecture in tf_keras, run in its own process (ratios "
+      "are comparable, times are of two processes).",
       "",
-      "Ratios are of medians, with the ratio of the fastest samples in "
-      "parentheses (the more robust figure on a loaded machine). Load average "
-      f"(1 min) before and after the run: {load[0]:.2f}, {load[1]:.2f} on "
-      f"{os.cpu_count()} cores.",
+      "QAT / float is the median over rounds of the ratio of the two samples "
+      "of one round (taken seconds apart, under nearly the same load), with "
+      "its quartiles in brackets; beside it the ratio of the median times "
+      "and the ratio of the fastest samples. The verdicts use the first. "
+      f"Load average (1 min) before and after the run: {load[0]:.2f}, "
+      f"{load[1]:.2f} on {os.cpu_count()} cores.",
       "",
-      "| net | float step | tf_qdq QAT step | tf_qdq QAT / float | tfmot float "
-      f"step | tfmot QAT step | tfmot QAT / float | <= {TARGET} | below tfmot |",
-      "|---|---:|---:|---:|---:|---:|---:|:---:|:---:|",
+      "| net | float step | QAT step | tf_qdq QAT / float [quartiles] | "
+      "ratio of medians | of minima | tfmot float step | tfmot QAT step | "
+      "tfmot QAT / float [quartiles] | ratio of medians | of minima | "
+      f"<= {TARGET} | below tfmot |",
+      "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|:---:|",
   ]
   for name in NETS:
     a, b = ours[name], theirs.get(name) if theirs else None
-    tfmot_cells = ("-", "-", "-") if b is None else (
-        f"{b['float_ms']:.1f} ms", f"{b['qat_ms']:.1f} ms",
-        f"{b['ratio']:.2f} ({b['ratio_of_minima']:.2f})")
-    below = "-" if b is None else ("yes" if a["ratio"] < b["ratio"] else "NO")
+    tfmot_cells = "- | - | - | - | -" if b is None else (
+        f"{b['float_ms']:.1f} ms | {b['qat_ms']:.1f} ms | {_ratio_cell(b)}")
+    below = "-" if b is None else (
+        "yes" if a["paired_ratio"] < b["paired_ratio"] else "NO")
     lines.append(
         f"| {name} | {a['float_ms']:.1f} ms | {a['qat_ms']:.1f} ms | "
-        f"{a['ratio']:.2f} ({a['ratio_of_minima']:.2f}) | "
-        f"{' | '.join(tfmot_cells)} | "
-        f"{'yes' if a['ratio'] <= TARGET else 'NO'} | {below} |")
+        f"{_ratio_cell(a)} | {tfmot_cells} | "
+        f"{'yes' if a['paired_ratio'] <= TARGET else 'NO'} | {below} |")
   text = "\n".join(lines) + "\n"
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, "qat_step.md"), "w", encoding="utf-8") as f:
