@@ -2,7 +2,8 @@
 """What a QAT training step costs over a float one: tf_qdq.keras beside
 tensorflow-model-optimization (tfmot), on the same architectures.
 
-    python bench/qat_step.py [--rounds 15] [--out docs]
+    python bench/qat_step.py [--rounds 40] [--out docs] [--skip-tfmot]
+    python bench/qat_step.py --profile [NET ...] [--rounds 10]
 
 For a ResNet-style and a MobileNetV2-style net with BatchNormalization
 (32x32x3 inputs, batch 32, CPU), the float model and its QAT copy
@@ -200,6 +201,17 @@ def report(ours, theirs, out, load):
       f"Load average (1 min) before and after the run: {load[0]:.2f}, "
       f"{load[1]:.2f} on {os.cpu_count()} cores.",
       "",
+      "What a tf_qdq QAT step runs beyond the float step (float32): per "
+      "activation quantizer, the batch range (one max reduction after a "
+      "ReLU/ReLU6, min and max otherwise), the moving-average update "
+      "(scalar ops), FakeQuantWithMinMaxVars, and for its gradient one "
+      "QuantizeAndDequantizeV4Grad on the nudged range (no min/max sums); "
+      "after a ReLU/ReLU6 these stand in for the activation and its "
+      "gradient, which do not run. Per Conv/Dense, the BN-folded kernel's "
+      "per-channel FakeQuant and its gradient and the per-channel folding "
+      "arithmetic. `bench/qat_step.py --profile` prints the split per op "
+      "type from the TF profiler's trace.",
+      "",
       "| net | float step | QAT step | tf_qdq QAT / float [quartiles] | "
       "ratio of medians | of minima | tfmot float step | tfmot QAT step | "
       "tfmot QAT / float [quartiles] | ratio of medians | of minima | "
@@ -226,16 +238,101 @@ def report(ours, theirs, out, load):
   print(text)
 
 
+def profile(rounds, nets, rows=25):
+  """Where a step's time goes: the TF profiler's trace (xplane) of `rounds`
+  train_on_batch calls of the float model and of its QAT copy, summed per op
+  type (wall time of each op event on the host, per step). The profiler
+  slows small ops down, and ops that run concurrently share the 2 cores:
+  read the differences, not the totals."""
+  import collections  # pylint: disable=import-outside-toplevel
+  import glob  # pylint: disable=import-outside-toplevel
+  import shutil  # pylint: disable=import-outside-toplevel
+  import tempfile  # pylint: disable=import-outside-toplevel
+  import keras  # pylint: disable=import-outside-toplevel
+  import numpy as np  # pylint: disable=import-outside-toplevel
+  import tensorflow as tf  # pylint: disable=import-outside-toplevel
+  from tensorflow.tsl.profiler.protobuf import xplane_pb2  # pylint: disable=import-outside-toplevel
+  import tf_qdq.keras as qk  # pylint: disable=import-outside-toplevel
+  rng = np.random.default_rng(0)
+  x = rng.normal(size=(BATCH, 32, 32, 3)).astype(np.float32)
+  y = rng.integers(0, 10, size=BATCH)
+
+  def per_op_type(model):
+    for _ in range(3):
+      model.train_on_batch(x, y)
+    logdir = tempfile.mkdtemp(prefix="qat_step_profile_")
+    try:
+      tf.profiler.experimental.start(logdir)
+      for _ in range(rounds):
+        model.train_on_batch(x, y)
+      tf.profiler.experimental.stop()
+      space = xplane_pb2.XSpace()
+      path = glob.glob(f"{logdir}/**/*.xplane.pb", recursive=True)[0]
+      with open(path, "rb") as f:
+        space.ParseFromString(f.read())
+    finally:
+      shutil.rmtree(logdir, ignore_errors=True)
+    micros, count = collections.Counter(), collections.Counter()
+    for plane in space.planes:
+      if not plane.name.startswith("/host:CPU"):
+        continue
+      for line in plane.lines:
+        for event in line.events:
+          name = plane.event_metadata[event.metadata_id].name
+          kind = name.rsplit(":", 1)[-1].strip()
+          if ":" in name and not kind.startswith("__"):
+            micros[kind] += event.duration_ps / 1e6 / rounds
+            count[kind] += 1 / rounds
+    return micros, count
+
+  def interleaved(float_model, qat):
+    """Both models' per-step figures, each the mean of two traces taken in
+    the order float, QAT, QAT, float (a drifting load weighs on both)."""
+    traces = [per_op_type(m) for m in (float_model, qat, qat, float_model)]
+    def mean(a, b):
+      return collections.Counter(
+          {k: (a[k] + b[k]) / 2 for k in set(a) | set(b)})
+    return ((mean(traces[0][0], traces[3][0]), mean(traces[0][1], traces[3][1])),
+            (mean(traces[1][0], traces[2][0]), mean(traces[1][1], traces[2][1])))
+
+  for name in nets:
+    keras.utils.set_random_seed(0)
+    float_model = NETS[name](keras)
+    qat = qk.quantize_model(float_model, verbose=False)
+    for model in (float_model, qat):
+      _compile(keras, model)
+    (fm, fc), (qm, qc) = interleaved(float_model, qat)
+    for table in (fm, fc, qm, qc):  # the executor's own, nesting the ops
+      for kind in ("Run", "Process"):
+        table.pop(kind, None)
+    print(f"{name}: per step, float {sum(fc.values()):.0f} op events, "
+          f"{sum(fm.values()) / 1e3:.1f} ms in them; QAT "
+          f"{sum(qc.values()):.0f}, {sum(qm.values()) / 1e3:.1f} ms")
+    print(f"  {'op type':48s} {'float us':>9s} {'QAT us':>9s} {'QAT - float':>11s}"
+          f" {'n float':>7s} {'n QAT':>6s}")
+    kinds = sorted(set(fm) | set(qm), key=lambda k: -abs(qm[k] - fm[k]))
+    for kind in kinds[:rows]:
+      print(f"  {kind:48s} {fm[kind]:9.0f} {qm[kind]:9.0f} "
+            f"{qm[kind] - fm[kind]:11.0f} {fc[kind]:7.0f} {qc[kind]:6.0f}")
+
+
 def main(argv=None):
   parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   parser.add_argument("--rounds", type=int, default=40)
   parser.add_argument("--out", default=os.path.join(ROOT, "docs"))
   parser.add_argument("--skip-tfmot", action="store_true",
                       help="only tf_qdq (no tfmot venv)")
+  parser.add_argument("--profile", nargs="*", metavar="NET",
+                      help="print where a step's time goes (TF profiler "
+                      f"trace, per op type) for NETs (default all: "
+                      f"{', '.join(NETS)}) over --rounds steps; no timing")
   parser.add_argument("--tfmot-worker", action="store_true",
                       help=argparse.SUPPRESS)
   args = parser.parse_args(argv)
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+  if args.profile is not None:
+    profile(args.rounds, args.profile or list(NETS))
+    return 0
   if args.tfmot_worker:
     print(json.dumps(measure_tfmot(args.rounds)))
     return 0
