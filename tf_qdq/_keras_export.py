@@ -8,7 +8,7 @@ artifact, through the runtimes' own converters.
 * "onnx": tf2onnx, QuantizeLinear/DequantizeLinear around every activation,
   weights as int8 initializers with per-channel DequantizeLinear.
 
-All three trace the model in inference mode inside `_keras_int8.exporting()`:
+All three trace the model in inference mode inside `_keras_activations.exporting()`:
 ranges and quantized (BN-folded) kernels are constants, and the quantizers
 are TF's FakeQuantWithMinMaxVars, which the converters read.
 """
@@ -20,8 +20,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from tf_qdq import _keras_activations as _activations
 from tf_qdq import _keras_int8 as _int8
 from tf_qdq import _keras_layers as _legacy
+from tf_qdq import _keras_symmetric
 from tf_qdq.export import tf_qdq_ops_in
 
 _logger = logging.getLogger("tf_qdq.keras")
@@ -37,7 +39,7 @@ def _all_layers(model):
 def _check_int8_scheme(model, format):  # pylint: disable=redefined-builtin
   legacy = [layer.name for layer in _all_layers(model) if isinstance(
       layer, (_legacy.FakeQuant, _legacy.QuantizeDequantize,
-              _legacy.QuantizeWrapper))]
+              _keras_symmetric.QuantizeWrapper))]
   if legacy:
     raise ValueError(
         f"tf_qdq.keras.export(format={format!r}): layers {legacy} belong to "
@@ -46,7 +48,7 @@ def _check_int8_scheme(model, format):  # pylint: disable=redefined-builtin
         "with tf_qdq.keras.quantize_model(model) (scheme='int8') and train "
         "that copy.")
   quantizers = [layer for layer in _all_layers(model)
-                if isinstance(layer, _int8.ActivationQuantizer)]
+                if isinstance(layer, _activations.ActivationQuantizer)]
   if not quantizers:
     raise ValueError(
         f"tf_qdq.keras.export(format={format!r}): the model has no "
@@ -83,7 +85,7 @@ def _concrete_function(model, input_signature, fake_quant_weights=()):
     return model(inputs[0] if len(inputs) == 1 else list(inputs),
                  training=False)
 
-  with _int8.exporting(fake_quant_weights):
+  with _activations.exporting(fake_quant_weights):
     return serve, serve.get_concrete_function()
 
 

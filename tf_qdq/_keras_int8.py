@@ -28,24 +28,19 @@ TFLite's int8 quantization spec, and how each part is simulated here:
 * Fused activations: ReLU and ReLU6 after a Conv/Dense (or after its BN) are
   computed before the output quantizer, as TFLite fuses them into the op.
 
+The activation quantizer and the export context are tf_qdq._keras_activations.
 Export (tf_qdq._keras_export) traces these layers inside `exporting()`: every
 quantity is then a constant and every op a TensorFlow built-in
 (FakeQuantWithMinMaxVars with constant ranges, kernels already on the grid),
 which is what TF's TFLite converter lowers to int8 and what a process without
 tf_qdq can run.
 """
-import contextlib
-import threading
-
 import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_qdq import _xla
-from tf_qdq import quantization as _q
-from tf_qdq._keras_layers import batch_range
-from tf_qdq._keras_layers import check_initial_range
-from tf_qdq._keras_layers import cross_replica_range
+from tf_qdq._keras_activations import ActivationQuantizer
+from tf_qdq._keras_activations import export_state
 from tf_qdq._keras_layers import fake_quant_kernel
 from tf_qdq._keras_layers import kernel_variable
 
@@ -54,225 +49,6 @@ _PACKAGE = "tf_qdq"
 # Activations TFLite fuses into CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
 # (and ADD): computed before the output quantizer.
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
-
-# Ops whose int8 kernels have a fixed output quantization in TFLite's spec:
-# softmax and logistic scale 1/256, zero point -128 ([0, 255/256]); tanh
-# scale 1/128, zero point 0 ([-1, 127/128]).
-FIXED_OUTPUT_RANGES = {
-    "softmax": (0.0, 255.0 / 256.0),
-    "sigmoid": (0.0, 255.0 / 256.0),
-    "tanh": (-1.0, 127.0 / 128.0),
-}
-
-
-# ---- export context ----------------------------------------------------------
-
-_EXPORT = threading.local()
-
-
-@contextlib.contextmanager
-def exporting(fake_quant_weights=()):
-  """Within it, the layers here build TensorFlow built-in ops with constant
-  ranges and constant quantized kernels (the graph a deployment runtime gets).
-  `fake_quant_weights`: names of QuantizedLayers whose constant kernel is also
-  wrapped in FakeQuantWithMinMaxVarsPerChannel, so that TFLite's converter
-  keeps a grid narrower than 8 bits."""
-  previous = getattr(_EXPORT, "state", None)
-  _EXPORT.state = {"fake_quant_weights": frozenset(fake_quant_weights)}
-  try:
-    yield
-  finally:
-    _EXPORT.state = previous
-
-
-def _export_state():
-  return getattr(_EXPORT, "state", None)
-
-
-def builtin_fake_quant(x, mn, mx, num_bits=8, narrow_range=False):
-  """FakeQuantWithMinMaxVars with TensorFlow's own ops and the bits of
-  tf_qdq's op: TF's kernel for float32, the same on float32 values rounded
-  once for half/bfloat16 (our op's definition for them), and tf_qdq's XLA
-  composition of built-ins for float64 (TF has no double FakeQuant)."""
-  dtype = x.dtype
-  mn = tf.cast(tf.constant(mn, tf.float32), dtype)  # as the layer reads it
-  mx = tf.cast(tf.constant(mx, tf.float32), dtype)
-  if dtype == tf.float64:
-    return _xla.fake_quant_with_min_max_vars(x, mn, mx, num_bits, narrow_range)
-  y = tf.quantization.fake_quant_with_min_max_vars(
-      tf.cast(x, tf.float32), tf.cast(mn, tf.float32), tf.cast(mx, tf.float32),
-      num_bits=num_bits, narrow_range=narrow_range)
-  return tf.cast(y, dtype)
-
-
-# ---- activations -------------------------------------------------------------
-
-_RANGE_MODES = ("moving_average", "fixed")
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
-class ActivationQuantizer(keras.layers.Layer):
-  """An int8 activation quantizer: FakeQuantWithMinMaxVars on a per-tensor,
-  asymmetric range, which TFLite's converter turns into the tensor's scale and
-  zero point.
-
-  Args:
-    num_bits: 8 for TFLite (2..16 for simulation).
-    range_mode: "moving_average": the range follows an exponential moving
-      average of the batch min/max in training (`ema = momentum * ema +
-      (1 - momentum) * batch`; the first training batch sets it) and is
-      constant in inference; "fixed": init_min/init_max.
-    momentum: of the moving average.
-    init_min, init_max: the range before the first training batch, or the
-      fixed range.
-    symmetric: quantize on [-a, a * 127/128], a = max(-min, max): zero point
-      0 in int8 (128 in uint8), scale a/128, as TensorRT wants. The learned
-      min/max are kept as they are; only the grid is made symmetric.
-    non_negative: the input is never negative (it follows a ReLU/ReLU6), so
-      the widened batch minimum is 0 and only the maximum is reduced: the
-      same range for one pass over the batch less.
-
-  In training the batch range takes the finite values only (NaN and +-inf are
-  skipped, so one bad batch cannot poison the range) and is widened to hold 0;
-  the batch is then quantized with the updated range, and no gradient flows
-  into the range. In inference the range is the variables' value: no batch
-  statistic is ever used.
-  """
-
-  def __init__(self, num_bits=8, range_mode="moving_average", momentum=0.99,
-               init_min=-6.0, init_max=6.0, symmetric=False,
-               non_negative=False, **kwargs):
-    super().__init__(**kwargs)
-    if range_mode not in _RANGE_MODES:
-      raise ValueError(f"ActivationQuantizer: range_mode must be one of "
-                       f"{_RANGE_MODES}, got {range_mode!r}.")
-    if not 2 <= int(num_bits) <= 16:
-      raise ValueError(f"ActivationQuantizer: num_bits must be in [2, 16], got "
-                       f"{num_bits}.")
-    if not 0.0 <= float(momentum) <= 1.0:
-      raise ValueError(f"ActivationQuantizer: momentum must be in [0, 1], got "
-                       f"{momentum}.")
-    check_initial_range("ActivationQuantizer", init_min, init_max)
-    self.num_bits = int(num_bits)
-    self.range_mode = range_mode
-    self.momentum = float(momentum)
-    self.init_min = float(init_min)
-    self.init_max = float(init_max)
-    self.symmetric = bool(symmetric)
-    self.non_negative = bool(non_negative)
-    self.supports_masking = True
-
-  def build(self, input_shape):
-    del input_shape
-    # float32 whatever the dtype policy (float64 too): the ranges the ops
-    # read are float32 values cast to the compute dtype.
-    weight = dict(shape=(), dtype="float32", trainable=False, autocast=False,
-                  aggregation="only_first_replica")
-    self.min = self.add_weight(
-        name="min", initializer=keras.initializers.Constant(self.init_min),
-        **weight)
-    self.max = self.add_weight(
-        name="max", initializer=keras.initializers.Constant(self.init_max),
-        **weight)
-    if self.range_mode == "moving_average":
-      self.initialized = self.add_weight(
-          name="initialized", initializer=keras.initializers.Constant(0.0),
-          **weight)
-
-  @property
-  def is_calibrated(self):
-    """False for a moving-average quantizer that has seen no training batch
-    (it still quantizes with init_min/init_max)."""
-    if self.range_mode == "fixed":
-      return True
-    with tf.init_scope():
-      return bool(self.initialized.numpy() > 0)
-
-  def _grid(self, mn, mx):
-    """The range the op quantizes on (float32 tensors)."""
-    if not self.symmetric:
-      return mn, mx
-    a = tf.maximum(-mn, mx)
-    return -a, a * (127.0 / 128.0)
-
-  def range(self):
-    """The inference range the op quantizes on, as Python floats."""
-    with tf.init_scope():  # also while a tf.function is traced
-      mn, mx = self._grid(tf.convert_to_tensor(self.min),
-                          tf.convert_to_tensor(self.max))
-      return float(mn.numpy()), float(mx.numpy())
-
-  def call(self, inputs, training=None):
-    if _export_state() is not None:
-      return builtin_fake_quant(inputs, *self.range(), num_bits=self.num_bits)
-    dtype = inputs.dtype
-    if training and self.range_mode == "moving_average":
-      mn, mx = self._update_moving_average(inputs)
-    else:
-      mn, mx = self.min.value, self.max.value
-    mn, mx = self._grid(mn, mx)
-    mn = tf.stop_gradient(tf.cast(mn, dtype))
-    mx = tf.stop_gradient(tf.cast(mx, dtype))
-    return _q.fake_quant_with_min_max_vars(inputs, mn, mx,
-                                           num_bits=self.num_bits)
-
-  def _update_moving_average(self, x):
-    batch_min, batch_max = _finite_range(x, self.non_negative)
-    batch_min, batch_max = cross_replica_range(batch_min, batch_max)
-    # +inf > -inf: no finite value in the global batch.
-    has_data = tf.cast(batch_min <= batch_max, tf.float32)
-    # Widened to hold 0, the batch range is finite even then ([0, 0]).
-    batch = tf.stack([tf.minimum(tf.cast(batch_min, tf.float32), 0.0),
-                      tf.maximum(tf.cast(batch_max, tf.float32), 0.0)])
-    old = tf.stack([self.min.value, self.max.value])
-    initialized = self.initialized.value
-    # The weight of the batch: 1 - momentum once initialized, 1 for the first
-    # batch, 0 for a batch without a finite value (the range stays).
-    weight = has_data * (1.0 - self.momentum * initialized)
-    new = old * (1.0 - weight) + batch * weight
-    new_min, new_max = tf.unstack(new)
-    self.min.assign(new_min)
-    self.max.assign(new_max)
-    self.initialized.assign(tf.maximum(initialized, has_data))
-    return new_min, new_max
-
-  def compute_output_shape(self, input_shape):
-    return input_shape
-
-  def get_config(self):
-    return {**super().get_config(), "num_bits": self.num_bits,
-            "range_mode": self.range_mode, "momentum": self.momentum,
-            "init_min": self.init_min, "init_max": self.init_max,
-            "symmetric": self.symmetric, "non_negative": self.non_negative}
-
-
-def _finite_range(x, non_negative=False):
-  """min/max of the finite values of x (see batch_range), in two plain
-  reductions when they are finite, as they are but for a bad batch; the
-  masked reductions run only then. `non_negative`: x >= 0 wherever it is a
-  number, so min is taken as 0, which is what the widening to hold 0 makes
-  of the true minimum anyway."""
-  mx = tf.reduce_max(x)
-  mn = tf.zeros_like(mx) if non_negative else tf.reduce_min(x)
-  finite = tf.logical_and(tf.math.is_finite(mn), tf.math.is_finite(mx))
-  return tf.cond(finite, lambda: (mn, mx), lambda: batch_range(x))
-
-
-def output_quantizer_for(activation, num_bits=8, name=None, dtype=None,
-                         symmetric=False):
-  """The ActivationQuantizer for the output of `activation` (a name): the
-  fixed range of TFLite's int8 kernel where it has one, else a moving
-  average (which, after "relu"/"relu6", knows its input is never
-  negative)."""
-  fixed = FIXED_OUTPUT_RANGES.get(activation)
-  if fixed is not None:
-    return ActivationQuantizer(num_bits=num_bits, range_mode="fixed",
-                               init_min=fixed[0], init_max=fixed[1], name=name,
-                               dtype=dtype, symmetric=symmetric)
-  return ActivationQuantizer(num_bits=num_bits, name=name, dtype=dtype,
-                             symmetric=symmetric,
-                             non_negative=activation in ("relu", "relu6"))
-
 
 # ---- Conv/Dense with folded BatchNormalization -------------------------------
 
@@ -428,7 +204,7 @@ class QuantizedLayer(keras.layers.Layer):
       return self.layer(inputs)
 
   def call(self, inputs, training=None):
-    state = _export_state()
+    state = export_state()
     if state is not None:
       return self._export_call(inputs, state)
     scale = None if self.batch_norm is None else self._bn_scale()

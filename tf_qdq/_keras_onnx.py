@@ -15,11 +15,11 @@ _WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "MatMul": 1, "Gemm": 1}
 
 
 def _check_quantizers(model, symmetric):
-  from tf_qdq import _keras_int8 as _int8  # pylint: disable=import-outside-toplevel
+  from tf_qdq import _keras_activations as _activations  # pylint: disable=import-outside-toplevel
   from tf_qdq._keras_export import _all_layers  # pylint: disable=import-outside-toplevel
   asymmetric = []
   for layer in _all_layers(model):
-    if not isinstance(layer, _int8.ActivationQuantizer):
+    if not isinstance(layer, _activations.ActivationQuantizer):
       continue
     if layer.num_bits != 8:
       raise ValueError(

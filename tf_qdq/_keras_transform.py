@@ -23,6 +23,7 @@ import logging
 
 import keras
 
+from tf_qdq import _keras_activations as _activations
 from tf_qdq import _keras_int8 as _int8
 from tf_qdq._keras_layers import kernel_variable
 
@@ -115,7 +116,7 @@ class _Rebuild:
     return candidate
 
   def quantizer(self, activation=None, name="quant", dtype=None):
-    return _int8.output_quantizer_for(activation, name=self.unique(name),
+    return _activations.output_quantizer_for(activation, name=self.unique(name),
                                       dtype=dtype, symmetric=self.symmetric)
 
   # -- the walk -----------------------------------------------------------------

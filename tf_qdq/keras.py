@@ -38,12 +38,12 @@ layer casts the result to the compute dtype as it casts any kernel.
 """
 from tf_qdq._keras_export import export
 from tf_qdq._keras_export import run_litert
-from tf_qdq._keras_int8 import ActivationQuantizer
+from tf_qdq._keras_activations import ActivationQuantizer
 from tf_qdq._keras_int8 import QuantizedLayer
 from tf_qdq._keras_layers import FakeQuant
 from tf_qdq._keras_layers import QuantizeDequantize
-from tf_qdq._keras_layers import QuantizeWrapper
-from tf_qdq._keras_layers import quantize_model_symmetric_qdq
+from tf_qdq._keras_symmetric import QuantizeWrapper
+from tf_qdq._keras_symmetric import quantize_model_symmetric_qdq
 from tf_qdq._keras_transform import QuantizedModel
 from tf_qdq._keras_transform import quantize_model_int8
 
