@@ -202,15 +202,14 @@ def report(ours, theirs, out, load):
       f"{load[1]:.2f} on {os.cpu_count()} cores.",
       "",
       "What a tf_qdq QAT step runs beyond the float step (float32): per "
-      "activation quantizer, the batch range (one max reduction after a "
-      "ReLU/ReLU6, min and max otherwise), the moving-average update "
-      "(scalar ops), FakeQuantWithMinMaxVars, and for its gradient one "
-      "QuantizeAndDequantizeV4Grad on the nudged range (no min/max sums); "
-      "after a ReLU/ReLU6 these stand in for the activation and its "
-      "gradient, which do not run. Per Conv/Dense, the BN-folded kernel's "
-      "per-channel FakeQuant and its gradient and the per-channel folding "
-      "arithmetic. `bench/qat_step.py --profile` prints the split per op "
-      "type from the TF profiler's trace.",
+      "activation quantizer, the batch range (one max reduction where the "
+      "input is non-negative, as after a ReLU/ReLU6; min and max otherwise), "
+      "the moving-average update (scalar ops), FakeQuantWithMinMaxVars, and "
+      "its gradient FakeQuantWithMinMaxVarsGradient, which skips its min/max "
+      "sums because the range is not differentiated. Per Conv/Dense, the "
+      "BN-folded kernel's per-channel FakeQuant and its gradient and the "
+      "per-channel folding arithmetic. `bench/qat_step.py --profile` prints "
+      "the split per op type from the TF profiler's trace.",
       "",
       "| net | float step | QAT step | tf_qdq QAT / float [quartiles] | "
       "ratio of medians | of minima | tfmot float step | tfmot QAT step | "
