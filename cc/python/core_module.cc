@@ -20,6 +20,7 @@
 #include "cc/core/contract/fake_quant.h"
 #include "cc/core/contract/qdq.h"
 #include "cc/core/cpu/fake_quant.h"
+#include "cc/core/cpu/fake_quant_gradient.h"
 #include "cc/core/cpu/qdq.h"
 #include "cc/core/layout.h"
 #include "cc/core/op_args.h"

@@ -8,6 +8,7 @@
 // range gradients in the canonical order that layout.h documents, written out
 // directly (full-width lane trees, as the GPU folds them).
 #include "cc/core/cpu/fake_quant.h"
+#include "cc/core/cpu/fake_quant_gradient.h"
 #include "cc/core/cpu/qdq.h"
 
 #include <cmath>

@@ -4,6 +4,7 @@
 #define TF_QDQ_CC_TF_CPU_FUNCTORS_H_
 
 #include "cc/core/cpu/fake_quant.h"
+#include "cc/core/cpu/fake_quant_gradient.h"
 #include "cc/core/cpu/qdq.h"
 #include "cc/tf/functors.h"
 #include "cc/tf/tensor_adapter.h"

@@ -2,7 +2,7 @@
 // model, software prefetch, and block-wise conversion of 16-bit storage to
 // compute-type arrays that the compiler vectorises.
 //
-// Every CPU loop (cpu/min_max.h, cpu/qdq.h, cpu/fake_quant.h) takes raw
+// Every CPU loop (cpu/min_max.h, cpu/qdq.h, cpu/fake_quant*.h) takes raw
 // pointers, a ChannelView, a caller-provided Workspace and a ParallelFor: any
 // callable `pfor(units, cost_per_unit, fn)` that calls `fn(begin, end)` over
 // disjoint sub-ranges covering [0, units) (TF's thread pool in the op library,
