@@ -97,11 +97,7 @@ void DefineContracts(py::module_& m) {
             throw py::value_error("unknown FakeQuant op '" + op + "'");
           }
           core::Checker check(/*trace=*/true);
-          if (kind == core::FakeQuantOp::kArgs) {
-            core::CheckFakeQuantArgsAttrs(check, min, max, num_bits);
-          } else {
-            core::CheckFakeQuantBits(check, num_bits);
-          }
+          core::CheckFakeQuantAttrs(check, kind, min, max, num_bits);
           // Operands: [inputs, min, max], or [gradients, inputs, min, max].
           if (gradient) {
             const bool args = kind == core::FakeQuantOp::kArgs;

@@ -271,6 +271,18 @@ py::object FakeQuantVarsGradientNumpy(Array<T> gradients, Array<T> inputs, Array
       narrow_range, device);
 }
 
+// A Vars or VarsPerChannel op and its gradient, `op`_`suffix` and
+// `op`_gradient_`suffix`.
+template <core::FakeQuantOp kOp, typename T>
+void DefineVarsOps(py::module_& m, const std::string& op, const std::string& suffix) {
+  m.def((op + "_" + suffix).c_str(), &FakeQuantVarsNumpy<kOp, T>, py::arg("inputs"),
+        py::arg("min"), py::arg("max"), py::arg("num_bits") = 8,
+        py::arg("narrow_range") = false, py::arg("device") = "cpu");
+  m.def((op + "_gradient_" + suffix).c_str(), &FakeQuantVarsGradientNumpy<kOp, T>,
+        py::arg("gradients"), py::arg("inputs"), py::arg("min"), py::arg("max"),
+        py::arg("num_bits") = 8, py::arg("narrow_range") = false, py::arg("device") = "cpu");
+}
+
 template <typename T>
 void DefineOps(py::module_& m, const std::string& suffix) {
   using core::FakeQuantOp;
@@ -290,28 +302,9 @@ void DefineOps(py::module_& m, const std::string& suffix) {
         py::arg("gradients"), py::arg("inputs"), py::arg("min") = -6.0f,
         py::arg("max") = 6.0f, py::arg("num_bits") = 8, py::arg("narrow_range") = false,
         py::arg("device") = "cpu");
-  for (const auto& [op, kind] : {std::make_pair("fake_quant_with_min_max_vars", 0),
-                                 std::make_pair("fake_quant_with_min_max_vars_per_channel", 1)}) {
-    const std::string forward = name(op);
-    const std::string gradient = std::string(op) + "_gradient_" + suffix;
-    if (kind == 0) {
-      m.def(forward.c_str(), &FakeQuantVarsNumpy<FakeQuantOp::kVars, T>, py::arg("inputs"),
-            py::arg("min"), py::arg("max"), py::arg("num_bits") = 8,
-            py::arg("narrow_range") = false, py::arg("device") = "cpu");
-      m.def(gradient.c_str(), &FakeQuantVarsGradientNumpy<FakeQuantOp::kVars, T>,
-            py::arg("gradients"), py::arg("inputs"), py::arg("min"), py::arg("max"),
-            py::arg("num_bits") = 8, py::arg("narrow_range") = false,
-            py::arg("device") = "cpu");
-    } else {
-      m.def(forward.c_str(), &FakeQuantVarsNumpy<FakeQuantOp::kVarsPerChannel, T>,
-            py::arg("inputs"), py::arg("min"), py::arg("max"), py::arg("num_bits") = 8,
-            py::arg("narrow_range") = false, py::arg("device") = "cpu");
-      m.def(gradient.c_str(), &FakeQuantVarsGradientNumpy<FakeQuantOp::kVarsPerChannel, T>,
-            py::arg("gradients"), py::arg("inputs"), py::arg("min"), py::arg("max"),
-            py::arg("num_bits") = 8, py::arg("narrow_range") = false,
-            py::arg("device") = "cpu");
-    }
-  }
+  DefineVarsOps<FakeQuantOp::kVars, T>(m, "fake_quant_with_min_max_vars", suffix);
+  DefineVarsOps<FakeQuantOp::kVarsPerChannel, T>(m, "fake_quant_with_min_max_vars_per_channel",
+                                                 suffix);
 }
 
 }  // namespace

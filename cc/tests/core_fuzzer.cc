@@ -282,8 +282,7 @@ void ConsumeShape(FuzzedDataProvider& in, int operand, bool allow_unknown, FuzzS
 
 // Every contract on the same shapes and attrs, in one mode.
 template <typename Fn>
-void EachContract(FuzzedDataProvider& in, bool trace, const FuzzShape* s, Fn&& result) {
-  (void)in;
+void EachContract(bool trace, const FuzzShape* s, Fn&& result) {
   const int axis = static_cast<int>(s[0].dims.size()) % 3 - 1;
   const QdqAttrs qdq{true, 8, true, RoundMode::kHalfToEven, false, axis};
   {
@@ -324,13 +323,13 @@ void FuzzContracts(FuzzedDataProvider& in) {
                             in.ConsumeFloatingPoint<float>(), attrs.num_bits);
   }
   if (unknown) {  // unknowns: only that nothing crashes
-    EachContract(in, true, s, [](const Checker&) {});
+    EachContract(true, s, [](const Checker&) {});
     return;
   }
   std::vector<std::string> strict;
-  EachContract(in, false, s, [&](const Checker& c) { strict.push_back(c.error()); });
+  EachContract(false, s, [&](const Checker& c) { strict.push_back(c.error()); });
   size_t i = 0;
-  EachContract(in, true, s, [&](const Checker& c) {
+  EachContract(true, s, [&](const Checker& c) {
     if (!c.deferred().empty()) Finding("trace mode deferred a check on known shapes");
     if (c.error() != strict[i++]) Finding("trace mode decided unlike the strict mode");
   });

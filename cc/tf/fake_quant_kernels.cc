@@ -17,33 +17,36 @@ using ::tensorflow::OpKernelConstruction;
 using ::tensorflow::OpKernelContext;
 using ::tensorflow::Tensor;
 
-// ---- Args: min/max are float attrs ------------------------------------------
-
-template <typename Device, typename T>
-class FakeQuantArgsOpBase : public OpKernel {
+// The attrs every FakeQuant op reads and checks when it is built (Args: min
+// and max too, before num_bits, in TF's order).
+template <core::FakeQuantOp kOp>
+class FakeQuantOpBase : public OpKernel {
  public:
-  explicit FakeQuantArgsOpBase(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("min", &min_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("max", &max_));
+  explicit FakeQuantOpBase(OpKernelConstruction* ctx) : OpKernel(ctx) {
+    if (kOp == core::FakeQuantOp::kArgs) {
+      OP_REQUIRES_OK(ctx, ctx->GetAttr("min", &min_));
+      OP_REQUIRES_OK(ctx, ctx->GetAttr("max", &max_));
+    }
     OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
     OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
     core::Checker check;
-    core::CheckFakeQuantArgsAttrs(check, min_, max_, num_bits_);
+    core::CheckFakeQuantAttrs(check, kOp, min_, max_, num_bits_);
     OP_REQUIRES_OK(ctx, ToStatus(check));
   }
 
  protected:
-  static constexpr core::FakeQuantOp kOp = core::FakeQuantOp::kArgs;
-  float min_;
-  float max_;
+  float min_ = 0.0f;  // Args only
+  float max_ = 0.0f;
   int num_bits_;
   bool narrow_range_;
 };
 
+// ---- Args: min/max are float attrs ------------------------------------------
+
 template <typename Device, typename T>
-class FakeQuantWithMinMaxArgsOp : public FakeQuantArgsOpBase<Device, T> {
+class FakeQuantWithMinMaxArgsOp : public FakeQuantOpBase<core::FakeQuantOp::kArgs> {
  public:
-  using FakeQuantArgsOpBase<Device, T>::FakeQuantArgsOpBase;
+  using FakeQuantOpBase::FakeQuantOpBase;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& inputs = ctx->input(0);
@@ -52,36 +55,36 @@ class FakeQuantWithMinMaxArgsOp : public FakeQuantArgsOpBase<Device, T> {
     OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output(
                             {0}, 0, inputs.shape(), &outputs));
     const auto args = core::MakeFakeQuantArgs<CoreType<T>>(
-        this->kOp, this->num_bits_, this->narrow_range_,
+        core::FakeQuantOp::kArgs, num_bits_, narrow_range_,
         core::PerTensorView(inputs.NumElements()),
-        core::AttrRange<CoreType<T>>(this->min_, this->max_), CoreData<T>(inputs),
+        core::AttrRange<CoreType<T>>(min_, max_), CoreData<T>(inputs),
         CoreData<T>(outputs));
-    OP_REQUIRES_OK(ctx, (functor::FakeQuantForward<Device, core::GridStepOf(this->kOp),
+    OP_REQUIRES_OK(ctx, (functor::FakeQuantForward<Device, core::GridStepOf(core::FakeQuantOp::kArgs),
                                                    CoreType<T>>()(ctx, args)));
   }
 };
 
 template <typename Device, typename T>
-class FakeQuantWithMinMaxArgsGradientOp : public FakeQuantArgsOpBase<Device, T> {
+class FakeQuantWithMinMaxArgsGradientOp : public FakeQuantOpBase<core::FakeQuantOp::kArgs> {
  public:
-  using FakeQuantArgsOpBase<Device, T>::FakeQuantArgsOpBase;
+  using FakeQuantOpBase::FakeQuantOpBase;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& gradients = ctx->input(0);
     const Tensor& inputs = ctx->input(1);
     const TfShape gradients_shape(0, gradients.shape()), inputs_shape(1, inputs.shape());
     core::Checker check;
-    core::CheckFakeQuantGradientInputs(check, this->kOp, gradients_shape, inputs_shape,
-                                       inputs_shape, inputs_shape, this->name(),
-                                       this->type_string());
+    core::CheckFakeQuantGradientInputs(check, core::FakeQuantOp::kArgs, gradients_shape, inputs_shape,
+                                       inputs_shape, inputs_shape, name(),
+                                       type_string());
     OP_REQUIRES_OK(ctx, ToStatus(check));
     Tensor* backprops = nullptr;
     OP_REQUIRES_OK(ctx, ctx->forward_input_or_allocate_output(
                             {0, 1}, 0, inputs.shape(), &backprops));
     const auto args = core::MakeFakeQuantGradientArgs<CoreType<T>>(
-        this->kOp, this->num_bits_, this->narrow_range_,
+        core::FakeQuantOp::kArgs, num_bits_, narrow_range_,
         core::PerTensorView(inputs.NumElements()),
-        core::AttrRange<CoreType<T>>(this->min_, this->max_), CoreData<T>(gradients),
+        core::AttrRange<CoreType<T>>(min_, max_), CoreData<T>(gradients),
         CoreData<T>(inputs), CoreData<T>(backprops), nullptr, nullptr);
     OP_REQUIRES_OK(ctx, (functor::FakeQuantGradient<Device, CoreType<T>>()(ctx, args)));
   }
@@ -90,15 +93,9 @@ class FakeQuantWithMinMaxArgsGradientOp : public FakeQuantArgsOpBase<Device, T> 
 // ---- Vars and VarsPerChannel: min/max are tensors ----------------------------
 
 template <typename Device, typename T, core::FakeQuantOp kOp>
-class FakeQuantWithMinMaxVarsOp : public OpKernel {
+class FakeQuantWithMinMaxVarsOp : public FakeQuantOpBase<kOp> {
  public:
-  explicit FakeQuantWithMinMaxVarsOp(OpKernelConstruction* ctx) : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
-    core::Checker check;
-    core::CheckFakeQuantBits(check, num_bits_);
-    OP_REQUIRES_OK(ctx, ToStatus(check));
-  }
+  using FakeQuantOpBase<kOp>::FakeQuantOpBase;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& inputs = ctx->input(0);
@@ -112,29 +109,19 @@ class FakeQuantWithMinMaxVarsOp : public OpKernel {
     Tensor* outputs = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, inputs.shape(), &outputs));
     const auto args = core::MakeFakeQuantArgs<CoreType<T>>(
-        kOp, num_bits_, narrow_range_, core::FakeQuantView(kOp, inputs_shape),
+        kOp, this->num_bits_, this->narrow_range_, core::FakeQuantView(kOp, inputs_shape),
         core::TensorRange<CoreType<T>>(CoreData<T>(min), CoreData<T>(max)),
         CoreData<T>(inputs), CoreData<T>(outputs));
     OP_REQUIRES_OK(ctx, (functor::FakeQuantForward<Device, core::GridStepOf(kOp),
                                                    CoreType<T>>()(ctx, args)));
   }
 
- private:
-  int num_bits_;
-  bool narrow_range_;
 };
 
 template <typename Device, typename T, core::FakeQuantOp kOp>
-class FakeQuantWithMinMaxVarsGradientOp : public OpKernel {
+class FakeQuantWithMinMaxVarsGradientOp : public FakeQuantOpBase<kOp> {
  public:
-  explicit FakeQuantWithMinMaxVarsGradientOp(OpKernelConstruction* ctx)
-      : OpKernel(ctx) {
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("num_bits", &num_bits_));
-    OP_REQUIRES_OK(ctx, ctx->GetAttr("narrow_range", &narrow_range_));
-    core::Checker check;
-    core::CheckFakeQuantBits(check, num_bits_);
-    OP_REQUIRES_OK(ctx, ToStatus(check));
-  }
+  using FakeQuantOpBase<kOp>::FakeQuantOpBase;
 
   void Compute(OpKernelContext* ctx) override {
     const Tensor& gradients = ctx->input(0);
@@ -145,7 +132,7 @@ class FakeQuantWithMinMaxVarsGradientOp : public OpKernel {
         min_shape(2, min.shape()), max_shape(3, max.shape());
     core::Checker check;
     core::CheckFakeQuantGradientInputs(check, kOp, gradients_shape, inputs_shape, min_shape,
-                                       max_shape, name(), type_string());
+                                       max_shape, this->name(), this->type_string());
     OP_REQUIRES_OK(ctx, ToStatus(check));
     Tensor *wrt_input = nullptr, *wrt_min = nullptr, *wrt_max = nullptr;
     OP_REQUIRES_OK(ctx, ctx->allocate_output(0, inputs.shape(), &wrt_input));
@@ -160,7 +147,7 @@ class FakeQuantWithMinMaxVarsGradientOp : public OpKernel {
       OP_REQUIRES_OK(ctx, ctx->allocate_output(2, max.shape(), &wrt_max));
     }
     const auto args = core::MakeFakeQuantGradientArgs<CoreType<T>>(
-        kOp, num_bits_, narrow_range_, core::FakeQuantView(kOp, inputs_shape),
+        kOp, this->num_bits_, this->narrow_range_, core::FakeQuantView(kOp, inputs_shape),
         core::TensorRange<CoreType<T>>(CoreData<T>(min), CoreData<T>(max)),
         CoreData<T>(gradients), CoreData<T>(inputs), CoreData<T>(wrt_input),
         range_sums ? CoreData<T>(wrt_min) : nullptr,
@@ -168,9 +155,6 @@ class FakeQuantWithMinMaxVarsGradientOp : public OpKernel {
     OP_REQUIRES_OK(ctx, (functor::FakeQuantGradient<Device, CoreType<T>>()(ctx, args)));
   }
 
- private:
-  int num_bits_;
-  bool narrow_range_;
 };
 
 #define TF_QDQ_REGISTER_FAKE_QUANT(DEVICE, DEVICE_TYPE, T)                     \

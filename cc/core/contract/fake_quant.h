@@ -49,6 +49,13 @@ inline void CheckFakeQuantArgsAttrs(Checker& check, float min, float max, int nu
   CheckFakeQuantBits(check, num_bits);
 }
 
+// The attr checks of op `op` (min and max are Args' attrs, unused otherwise).
+inline void CheckFakeQuantAttrs(Checker& check, FakeQuantOp op, float min, float max,
+                                int num_bits) {
+  if (op == FakeQuantOp::kArgs) return CheckFakeQuantArgsAttrs(check, min, max, num_bits);
+  CheckFakeQuantBits(check, num_bits);
+}
+
 // Vars: min and max of rank 0. PerChannel: inputs of rank >= 1 (the last axis
 // is the channel), min and max of rank 1 and its size.
 inline void CheckFakeQuantRanges(Checker& check, FakeQuantOp op, const ShapeView& inputs,
