@@ -6,7 +6,9 @@
 
 #include <cstdint>
 
+#include "cc/core/activation.h"
 #include "cc/core/layout.h"
+#include "cc/core/moving_average.h"
 #include "cc/core/quantize_math.h"
 
 namespace tf_qdq {
@@ -53,6 +55,9 @@ struct FakeQuantArgs {
   // The zero-range rule of Vars/PerChannel (contract/fake_quant.h): a channel
   // with min == max == 0 outputs 0.
   bool zero_range_rule;
+  // Applied to the input first (activation.h): per tensor, CPU only
+  // (FakeQuantWithMovingAverage); TF's FakeQuant ops have none.
+  Activation activation = Activation::kLinear;
 };
 
 // Gradient. wrt_min/wrt_max may be null (Args has no such outputs); otherwise
@@ -70,6 +75,26 @@ struct FakeQuantGradientArgs {
   // The zero-range rule: a channel with min == max == 0 passes the gradient
   // through and adds nothing to its range's sums.
   bool zero_range_rule;
+  // The forward's activation (FakeQuantArgs): wrt_input is then the gradient
+  // through the activation too. Per tensor without range sums, CPU only.
+  Activation activation = Activation::kLinear;
+};
+
+// FakeQuantWithMovingAverage, tf_qdq's own op for a training step of
+// tf_qdq.keras' ActivationQuantizer: the batch's finite range updates the
+// moving average (moving_average.h), then `quantize` (per tensor, the Vars
+// formula) runs with its range pointing at grid_min/grid_max.
+template <typename T>
+struct MovingAverageFakeQuantArgs {
+  FakeQuantArgs<T> quantize;
+  MovingAverageRange old;
+  float momentum;
+  bool non_negative;  // the input is never negative: its minimum is taken as 0
+  bool symmetric;
+  // Host memory: the new state, and the grid in T (the gradient's range).
+  MovingAverageRange* updated;
+  T* grid_min;
+  T* grid_max;
 };
 
 }  // namespace core

@@ -1,11 +1,14 @@
-// cc/core/quantize_math.h (and numeric.h's conversions) against hand-computed
-// cases: the worked examples of docs/semantics.md, with every expected value
-// derived step by step outside this code (float32 or exact arithmetic).
+// cc/core/quantize_math.h, moving_average.h and activation.h (and numeric.h's
+// conversions) against hand-computed cases: the worked examples of
+// docs/semantics.md, with every expected value derived step by step outside
+// this code (float32 or exact arithmetic).
 #include "cc/core/quantize_math.h"
 
 #include <cmath>
 #include <limits>
 
+#include "cc/core/activation.h"
+#include "cc/core/moving_average.h"
 #include "cc/core/numeric.h"
 #include "cc/tests/test_util.h"
 
@@ -375,6 +378,58 @@ TEST(ClampsPreferTheLeftOperand) {
   EXPECT_SAME_BITS(FlushDenormal(1e-39f), 0.0f);
   EXPECT_SAME_BITS(FlushDenormal(-1e-39f), -0.0f);
   EXPECT_SAME_BITS(FlushDenormal(1.17549435e-38f), 1.17549435e-38f);
+}
+
+// ---- The moving-average range and the fused activations ------------------------
+
+TEST(MovingAverageFirstBatchReplacesTheInitialRange) {
+  const MovingAverageStep s = UpdateMovingAverage({-6.0f, 6.0f, 0.0f}, -0.5f, 2.0f, true, 0.99f,
+                                                  /*symmetric=*/false);
+  // weight = 1 * (1 - 0.99 * 0) = 1: the batch range, widened to hold 0.
+  EXPECT_EQ(s.range.min, -0.5f);
+  EXPECT_EQ(s.range.max, 2.0f);
+  EXPECT_EQ(s.range.initialized, 1.0f);
+  EXPECT_EQ(s.grid_min, -0.5f);
+  EXPECT_EQ(s.grid_max, 2.0f);
+}
+
+TEST(MovingAverageAveragesOnceInitialized) {
+  // momentum 0.5: weight 0.5; the batch [1, 3] is widened to [0, 3].
+  const MovingAverageStep s = UpdateMovingAverage({-2.0f, 4.0f, 1.0f}, 1.0f, 3.0f, true, 0.5f,
+                                                  false);
+  EXPECT_EQ(s.range.min, -1.0f);  // -2 * 0.5 + 0 * 0.5
+  EXPECT_EQ(s.range.max, 3.5f);   // 4 * 0.5 + 3 * 0.5
+  EXPECT_EQ(s.range.initialized, 1.0f);
+}
+
+TEST(MovingAverageWithoutDataKeepsTheRange) {
+  // No finite value: batch (+inf, -inf), widened to [0, 0], weight 0.
+  const MovingAverageStep s = UpdateMovingAverage({-2.0f, 4.0f, 0.0f}, kInf, -kInf, false, 0.9f,
+                                                  false);
+  EXPECT_EQ(s.range.min, -2.0f);
+  EXPECT_EQ(s.range.max, 4.0f);
+  EXPECT_EQ(s.range.initialized, 0.0f);
+}
+
+TEST(MovingAverageSymmetricGrid) {
+  const MovingAverageStep s = UpdateMovingAverage({0.0f, 0.0f, 0.0f}, -3.0f, 2.0f, true, 0.9f,
+                                                  /*symmetric=*/true);
+  EXPECT_EQ(s.grid_min, -3.0f);                   // a = max(3, 2)
+  EXPECT_EQ(s.grid_max, 3.0f * 127.0f / 128.0f);  // exact in float32
+}
+
+TEST(FusedActivationsAsTfComputesThem) {
+  EXPECT_EQ(Activate<Activation::kRelu6>(7.5f), 6.0f);
+  EXPECT_EQ(Activate<Activation::kRelu6>(-2.0f), 0.0f);
+  EXPECT_EQ(Activate<Activation::kRelu>(7.5f), 7.5f);
+  EXPECT_TRUE(std::isnan(Activate<Activation::kRelu6>(kNaN)));
+  EXPECT_TRUE(std::signbit(Activate<Activation::kRelu>(-0.0f)));  // the left operand on ties
+  EXPECT_EQ(Activate<Activation::kRelu6>(kInf), 6.0f);
+  EXPECT_EQ(ActivationSlope<Activation::kRelu6>(6.0f), 0.0f);  // strictly inside only
+  EXPECT_EQ(ActivationSlope<Activation::kRelu6>(5.5f), 1.0f);
+  EXPECT_EQ(ActivationSlope<Activation::kRelu>(0.0f), 0.0f);
+  EXPECT_EQ(ActivationSlope<Activation::kRelu>(kNaN), 0.0f);
+  EXPECT_EQ(ActivationSlope<Activation::kRelu>(kInf), 1.0f);
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 
 #include "cc/core/cpu/fake_quant.h"
 #include "cc/core/cpu/fake_quant_gradient.h"
+#include "cc/core/cpu/moving_average.h"
 #include "cc/core/cpu/qdq.h"
 #include "cc/tf/functors.h"
 #include "cc/tf/tensor_adapter.h"
@@ -68,6 +69,16 @@ struct FakeQuantGradient<CpuTag, T> {
     return WithCpuWorkspace(
         ctx, core::FakeQuantGradientWorkspaceBytes<T>(args.view, args.wrt_min != nullptr),
         [&](core::Workspace& ws) { core::FakeQuantGradientCpu(args, ws, CpuParallelFor(ctx)); });
+  }
+};
+
+template <typename T>
+struct MovingAverageFakeQuant<CpuTag, T> {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const core::MovingAverageFakeQuantArgs<T>& args) {
+    return WithCpuWorkspace(
+        ctx, core::MovingAverageFakeQuantWorkspaceBytes<T>(args.quantize.view.size()),
+        [&](core::Workspace& ws) { core::MovingAverageFakeQuantCpu(args, ws, CpuParallelFor(ctx)); });
   }
 };
 

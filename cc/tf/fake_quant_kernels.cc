@@ -157,6 +157,97 @@ class FakeQuantWithMinMaxVarsGradientOp : public FakeQuantOpBase<kOp> {
 
 };
 
+// ---- FakeQuantWithMovingAverage: tf_qdq's own op (ops.cc), CPU only -------
+
+// The attrs the op and its gradient share: the FakeQuant ones and the
+// activation.
+class MovingAverageOpBase : public FakeQuantOpBase<core::FakeQuantOp::kVars> {
+ public:
+  explicit MovingAverageOpBase(OpKernelConstruction* ctx) : FakeQuantOpBase(ctx) {
+    std::string activation;
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("activation", &activation));
+    activation_ = core::ActivationNamed(activation);
+  }
+
+ protected:
+  core::Activation activation_;
+};
+
+template <typename T>
+class FakeQuantWithMovingAverageOp : public MovingAverageOpBase {
+ public:
+  explicit FakeQuantWithMovingAverageOp(OpKernelConstruction* ctx) : MovingAverageOpBase(ctx) {
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("momentum", &momentum_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("non_negative", &non_negative_));
+    OP_REQUIRES_OK(ctx, ctx->GetAttr("symmetric", &symmetric_));
+    core::Checker check;
+    core::CheckMovingAverageAttrs(check, num_bits_, momentum_);
+    OP_REQUIRES_OK(ctx, ToStatus(check));
+  }
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& inputs = ctx->input(0);
+    const Tensor& min = ctx->input(1);
+    const Tensor& max = ctx->input(2);
+    const Tensor& initialized = ctx->input(3);
+    core::Checker check;
+    core::CheckMovingAverageInputs(check, TfShape(1, min.shape()), TfShape(2, max.shape()),
+                                   TfShape(3, initialized.shape()));
+    OP_REQUIRES_OK(ctx, ToStatus(check));
+    Tensor* outputs = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, inputs.shape(), &outputs));
+    Tensor* state[3];
+    for (int i = 0; i < 3; ++i) {
+      OP_REQUIRES_OK(ctx, ctx->allocate_output(1 + i, {}, &state[i]));
+    }
+    Tensor *grid_min = nullptr, *grid_max = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(4, {}, &grid_min));
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(5, {}, &grid_max));
+    const core::MovingAverageRange old{min.scalar<float>()(), max.scalar<float>()(),
+                                       initialized.scalar<float>()()};
+    core::MovingAverageRange updated;
+    const auto args = core::MakeMovingAverageFakeQuantArgs<CoreType<T>>(
+        num_bits_, narrow_range_, activation_, momentum_, non_negative_, symmetric_,
+        inputs.NumElements(), old,
+        CoreData<T>(inputs), CoreData<T>(outputs), &updated, CoreData<T>(grid_min),
+        CoreData<T>(grid_max));
+    OP_REQUIRES_OK(ctx, (functor::MovingAverageFakeQuant<CpuTag, CoreType<T>>()(ctx, args)));
+    state[0]->scalar<float>()() = updated.min;
+    state[1]->scalar<float>()() = updated.max;
+    state[2]->scalar<float>()() = updated.initialized;
+  }
+
+ private:
+  float momentum_;
+  bool non_negative_;
+  bool symmetric_;
+};
+
+template <typename T>
+class FakeQuantWithMovingAverageGradientOp : public MovingAverageOpBase {
+ public:
+  using MovingAverageOpBase::MovingAverageOpBase;
+
+  void Compute(OpKernelContext* ctx) override {
+    const Tensor& gradients = ctx->input(0);
+    const Tensor& inputs = ctx->input(1);
+    const Tensor& grid_min = ctx->input(2);
+    const Tensor& grid_max = ctx->input(3);
+    core::Checker check;
+    core::CheckFakeQuantGradientInputs(check, core::FakeQuantOp::kVars, TfShape(0, gradients.shape()),
+                                       TfShape(1, inputs.shape()), TfShape(2, grid_min.shape()),
+                                       TfShape(3, grid_max.shape()), name(), type_string());
+    OP_REQUIRES_OK(ctx, ToStatus(check));
+    Tensor* backprops = nullptr;
+    OP_REQUIRES_OK(ctx, ctx->allocate_output(0, inputs.shape(), &backprops));
+    const auto args = core::MakeMovingAverageGradientArgs<CoreType<T>>(
+        num_bits_, narrow_range_, activation_, inputs.NumElements(), CoreData<T>(grid_min),
+        CoreData<T>(grid_max), CoreData<T>(gradients), CoreData<T>(inputs),
+        CoreData<T>(backprops));
+    OP_REQUIRES_OK(ctx, (functor::FakeQuantGradient<CpuTag, CoreType<T>>()(ctx, args)));
+  }
+};
+
 #define TF_QDQ_REGISTER_FAKE_QUANT(DEVICE, DEVICE_TYPE, T)                     \
   REGISTER_KERNEL_BUILDER(                                                   \
       Name("TfQdq>FakeQuantWithMinMaxArgs").Device(DEVICE).TypeConstraint<T>("T"), \
@@ -189,6 +280,21 @@ TF_QDQ_REGISTER_FAKE_QUANT_CPU(double);
 TF_QDQ_REGISTER_FAKE_QUANT_CPU(Eigen::half);
 TF_QDQ_REGISTER_FAKE_QUANT_CPU(Eigen::bfloat16);
 #undef TF_QDQ_REGISTER_FAKE_QUANT_CPU
+
+#define TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(T)                                        \
+  REGISTER_KERNEL_BUILDER(Name("TfQdq>FakeQuantWithMovingAverage")                   \
+                              .Device(::tensorflow::DEVICE_CPU)                      \
+                              .TypeConstraint<T>("T"),                               \
+                          FakeQuantWithMovingAverageOp<T>);                   \
+  REGISTER_KERNEL_BUILDER(Name("TfQdq>FakeQuantWithMovingAverageGradient")           \
+                              .Device(::tensorflow::DEVICE_CPU)                      \
+                              .TypeConstraint<T>("T"),                               \
+                          FakeQuantWithMovingAverageGradientOp<T>);
+TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(float);
+TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(double);
+TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(Eigen::half);
+TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(Eigen::bfloat16);
+#undef TF_QDQ_REGISTER_MOVING_AVERAGE_CPU
 
 #if GOOGLE_CUDA
 #define TF_QDQ_REGISTER_FAKE_QUANT_GPU(T) \

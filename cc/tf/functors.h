@@ -41,6 +41,13 @@ struct FakeQuantGradient {
                                 const core::FakeQuantGradientArgs<T>& args);
 };
 
+// CPU only (cpu_functors.h).
+template <typename Device, typename T>
+struct MovingAverageFakeQuant {
+  tensorflow::Status operator()(tensorflow::OpKernelContext* ctx,
+                                const core::MovingAverageFakeQuantArgs<T>& args);
+};
+
 #if GOOGLE_CUDA
 // ---- GPU: defined in gpu_functors.cu.cc ---------------------------------------
 

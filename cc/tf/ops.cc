@@ -206,5 +206,59 @@ REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient")
       return Status();
     });
 
+// tf_qdq's own ops, not TF's: a training step of tf_qdq.keras'
+// ActivationQuantizer in one kernel (cc/core/moving_average.h). The input
+// goes through `activation` (the ReLU/ReLU6 that TFLite fuses into the op
+// before its output quantizer); the batch's finite range updates the (min,
+// max, initialized) moving average, which the layer assigns back to its
+// variables; the batch is fake-quantized per tensor on the new range
+// (grid_min/grid_max, kept for the gradient, which is FakeQuantWithMinMaxVars'
+// with respect to the input, through the activation). CPU only: the layer
+// builds the equivalent TF-op composition elsewhere.
+REGISTER_OP("TfQdq>FakeQuantWithMovingAverage")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("activation: {'linear', 'relu', 'relu6'} = 'linear'")
+    .Attr("momentum: float = 0.99")
+    .Attr("non_negative: bool = false")
+    .Attr("symmetric: bool = false")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("inputs: T")
+    .Input("min: float")
+    .Input("max: float")
+    .Input("initialized: float")
+    .Output("outputs: T")
+    .Output("new_min: float")
+    .Output("new_max: float")
+    .Output("new_initialized: float")
+    .Output("grid_min: T")
+    .Output("grid_max: T")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle unused;
+      for (int i = 1; i <= 3; ++i) TF_RETURN_IF_ERROR(c->WithRank(c->input(i), 0, &unused));
+      c->set_output(0, c->input(0));
+      for (int i = 1; i <= 5; ++i) c->set_output(i, c->Scalar());
+      return Status();
+    });
+
+REGISTER_OP("TfQdq>FakeQuantWithMovingAverageGradient")
+    .Attr("num_bits: int = 8")
+    .Attr("narrow_range: bool = false")
+    .Attr("activation: {'linear', 'relu', 'relu6'} = 'linear'")
+    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
+    .Input("gradients: T")
+    .Input("inputs: T")
+    .Input("grid_min: T")
+    .Input("grid_max: T")
+    .Output("backprops: T")
+    .SetShapeFn([](InferenceContext* c) {
+      ShapeHandle inputs, unused;
+      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &inputs));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 0, &unused));
+      TF_RETURN_IF_ERROR(c->WithRank(c->input(3), 0, &unused));
+      c->set_output(0, inputs);
+      return Status();
+    });
+
 }  // namespace
 }  // namespace tf_qdq

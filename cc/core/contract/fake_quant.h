@@ -159,6 +159,70 @@ FakeQuantGradientArgs<T> MakeFakeQuantGradientArgs(FakeQuantOp op, int num_bits,
   return args;
 }
 
+// ---- FakeQuantWithMovingAverage: tf_qdq's own op (op_args.h) ----------------
+// Built only by tf_qdq.keras' ActivationQuantizer, whose own checks come first;
+// these keep a hand-built graph from reading out of bounds or past [0, 1].
+
+inline void CheckMovingAverageAttrs(Checker& check, int num_bits, float momentum) {
+  CheckFakeQuantBits(check, num_bits);
+  check.Require(momentum >= 0.0f && momentum <= 1.0f,
+                [&] { return Cat("momentum must be in [0, 1], got ", momentum); });
+}
+
+// The `activation` attr of the op and of its gradient (the op registration
+// allows only these three names).
+inline Activation ActivationNamed(const std::string& name) {
+  if (name == "relu") return Activation::kRelu;
+  if (name == "relu6") return Activation::kRelu6;
+  return Activation::kLinear;
+}
+
+inline void CheckMovingAverageInputs(Checker& check, const ShapeView& min, const ShapeView& max,
+                                     const ShapeView& initialized) {
+  for (const auto& [state, name] : {std::make_pair(&min, "min"), std::make_pair(&max, "max"),
+                                    std::make_pair(&initialized, "initialized")}) {
+    check.RequireRank(*state, 0, [&](const std::string& rank) {
+      return Cat("`", name, "` must be rank 0 but is rank ", rank);
+    });
+  }
+}
+
+// grid_min/grid_max: where the op stores the grid it quantizes on (host memory).
+template <typename T>
+MovingAverageFakeQuantArgs<T> MakeMovingAverageFakeQuantArgs(
+    int num_bits, bool narrow_range, Activation activation, float momentum, bool non_negative,
+    bool symmetric, int64_t size, const MovingAverageRange& old, const T* input, T* output,
+    MovingAverageRange* updated, T* grid_min, T* grid_max) {
+  MovingAverageFakeQuantArgs<T> args;
+  args.quantize = MakeFakeQuantArgs<T>(FakeQuantOp::kVars, num_bits, narrow_range,
+                                       PerTensorView(size), TensorRange<T>(grid_min, grid_max),
+                                       input, output);
+  args.quantize.activation = activation;
+  args.old = old;
+  args.momentum = momentum;
+  args.non_negative = non_negative;
+  args.symmetric = symmetric;
+  args.updated = updated;
+  args.grid_min = grid_min;
+  args.grid_max = grid_max;
+  return args;
+}
+
+// Its gradient with respect to the input (per tensor, no range sums), from
+// the grid the forward stored.
+template <typename T>
+FakeQuantGradientArgs<T> MakeMovingAverageGradientArgs(int num_bits, bool narrow_range,
+                                                      Activation activation, int64_t size,
+                                                      const T* grid_min, const T* grid_max,
+                                                      const T* gradients, const T* input,
+                                                      T* wrt_input) {
+  FakeQuantGradientArgs<T> args = MakeFakeQuantGradientArgs<T>(
+      FakeQuantOp::kVars, num_bits, narrow_range, PerTensorView(size),
+      TensorRange<T>(grid_min, grid_max), gradients, input, wrt_input, nullptr, nullptr);
+  args.activation = activation;
+  return args;
+}
+
 }  // namespace core
 }  // namespace tf_qdq
 

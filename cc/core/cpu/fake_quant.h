@@ -172,15 +172,15 @@ inline bool AnyZeroChannel(const NudgedArrays<C>& na, int64_t depth) {
   return any;
 }
 
-template <GridStep kStep, typename T, typename ParallelFor>
-void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFor&& pfor) {
+template <GridStep kStep, Activation kAct, typename T, typename ParallelFor>
+void FakeQuantForwardCpuWith(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFor&& pfor) {
   ScopedFlushDenormals flush;  // as TF's CPU kernels; pfor bodies set it too
   using C = ComputeType<T>;
   const ChannelView& v = args.view;
   if (v.size() == 0) return;
   const NudgedArrays<C> na = TakeNudgedScratch<T>(v, ws);
   NudgeAll(v, args.range, args.bounds, args.zero_range_rule, na);
-  if constexpr (std::is_same<T, float>::value) {
+  if constexpr (std::is_same<T, float>::value && kAct == Activation::kLinear) {
     if (v.inner == 1 && v.depth > 1) {
       DispatchBools(AnyZeroChannel(na, v.depth), StreamOutput<T>(v.size()),
                     [&](auto any_zero, auto streamed) {
@@ -208,7 +208,9 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFo
                 if (n.zero_range) {
                   for (int64_t j = 0; j < m; ++j) y[j] = C(0);
                 } else {
-                  for (int64_t j = 0; j < m; ++j) y[j] = FakeQuantize<kStep>(x[j], n);
+                  for (int64_t j = 0; j < m; ++j) {
+                    y[j] = FakeQuantize<kStep>(Activate<kAct>(x[j]), n);
+                  }
                 }
               },
               stream);
@@ -218,12 +220,19 @@ void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFo
                       [&](const C* __restrict x, C* __restrict y, int64_t b, int64_t m) {
                         const NudgedArrays<C> channel = na.From(c0 + b);
                         for (int64_t j = 0; j < m; ++j) {
-                          const C q = FakeQuantize<kStep>(x[j], channel.Range(j));
+                          const C q = FakeQuantize<kStep>(Activate<kAct>(x[j]), channel.Range(j));
                           y[j] = channel.zero_range[j] != C(0) ? C(0) : q;
                         }
                       });
         });
     if (stream) StreamFence();
+  });
+}
+
+template <GridStep kStep, typename T, typename ParallelFor>
+void FakeQuantForwardCpu(const FakeQuantArgs<T>& args, Workspace& ws, ParallelFor&& pfor) {
+  DispatchActivation(args.activation, [&](auto act) {
+    FakeQuantForwardCpuWith<kStep, decltype(act)::value>(args, ws, pfor);
   });
 }
 

@@ -45,19 +45,26 @@ size_t FakeQuantGradientWorkspaceBytes(const ChannelView& v, bool with_sums) {
 // `n` is taken by value: through a reference GCC cannot prove that the stores
 // to dx leave it unchanged, and the loop stays scalar (seen in the thread-pool
 // path: 10x slower).
-template <typename C>
+// kAct (no range sums): x is the activation's input, and dx is the gradient
+// through the quantizer, then through the activation (ReluGrad's product).
+template <typename C, Activation kAct = Activation::kLinear>
 inline void GradientBlock(const C* __restrict g, const C* __restrict x, C* __restrict dx,
                           C* __restrict to_min, C* __restrict to_max, int64_t m,
                           const FakeQuantNudged<C> n) {
   if (n.zero_range) {  // min == max == 0: pass through, nothing to the range
-    for (int64_t j = 0; j < m; ++j) dx[j] = g[j];
+    for (int64_t j = 0; j < m; ++j) {
+      dx[j] = kAct == Activation::kLinear ? g[j] : g[j] * ActivationSlope<kAct>(x[j]);
+    }
     if (to_min != nullptr) {
       for (int64_t j = 0; j < m; ++j) to_min[j] = to_max[j] = C(0);
     }
     return;
   }
   if (to_min == nullptr) {
-    for (int64_t j = 0; j < m; ++j) dx[j] = FakeQuantElementGradient(g[j], x[j], n).wrt_input;
+    for (int64_t j = 0; j < m; ++j) {
+      const C through = FakeQuantElementGradient(g[j], Activate<kAct>(x[j]), n).wrt_input;
+      dx[j] = kAct == Activation::kLinear ? through : through * ActivationSlope<kAct>(x[j]);
+    }
     return;
   }
   for (int64_t j = 0; j < m; ++j) {
@@ -251,16 +258,18 @@ void FakeQuantGradientCpu(const FakeQuantGradientArgs<T>& args, Workspace& ws,
   NudgeAll(v, args.range, args.bounds, args.zero_range_rule, na);
   const int64_t chunks = GradientSumChunks(v);
   const bool stream = StreamOutput<T>(v.size());
-  if (!with_sums) {  // Args: per tensor
+  if (!with_sums) {  // per tensor: Args, and Vars without range consumers
     const FakeQuantNudged<C> n = na.Get(0);
-    pfor(v.size(), kElementwiseCost, [&](int64_t begin, int64_t end) {
-      BinaryBlocks(
-          args.gradients, args.input, args.wrt_input, begin, end - begin,
-          [&](const C* g, const C* x, C* y, int64_t, int64_t m) {
-            GradientBlock<C>(g, x, y, nullptr, nullptr, m, n);
-          },
-          stream);
-      if (stream) StreamFence();
+    DispatchActivation(args.activation, [&](auto act) {
+      pfor(v.size(), kElementwiseCost, [&](int64_t begin, int64_t end) {
+        BinaryBlocks(
+            args.gradients, args.input, args.wrt_input, begin, end - begin,
+            [&](const C* g, const C* x, C* y, int64_t, int64_t m) {
+              GradientBlock<C, decltype(act)::value>(g, x, y, nullptr, nullptr, m, n);
+            },
+            stream);
+        if (stream) StreamFence();
+      });
     });
     return;
   }
