@@ -201,12 +201,12 @@ def report(ours, theirs, out, load):
       f"Load average (1 min) before and after the run: {load[0]:.2f}, "
       f"{load[1]:.2f} on {os.cpu_count()} cores.",
       "",
-      "What a tf_qdq QAT step runs beyond the float step (float32): per "
-      "activation quantizer, the batch range (one max reduction where the "
-      "input is non-negative, as after a ReLU/ReLU6; min and max otherwise), "
-      "the moving-average update (scalar ops), FakeQuantWithMinMaxVars, and "
-      "its gradient FakeQuantWithMinMaxVarsGradient, which skips its min/max "
-      "sums because the range is not differentiated. Per Conv/Dense, the "
+      "What a tf_qdq QAT step runs beyond the float step (float32, CPU): "
+      "per activation quantizer, one TfQdq>FakeQuantWithMovingAverage op "
+      "(the batch's finite range, the moving-average update and the "
+      "FakeQuant, with the ReLU/ReLU6 of a Conv/Dense applied inside it "
+      "instead of as its own op) and its gradient, one pass that is also the "
+      "ReLU's gradient, then three variable assignments. Per Conv/Dense, the "
       "BN-folded kernel's per-channel FakeQuant and its gradient and the "
       "per-channel folding arithmetic. `bench/qat_step.py --profile` prints "
       "the split per op type from the TF profiler's trace.",

@@ -160,3 +160,33 @@ def _fake_quant_per_channel_grad_grad(op, grad_wrt_input, grad_wrt_min,
       op, grad_wrt_input, grad_wrt_min, grad_wrt_max,
       _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient,
       lambda: tf.tile(min_, rows), lambda: tf.tile(max_, rows))
+
+
+# ---- FakeQuantWithMovingAverage (tf_qdq.keras' training step) ------------------
+
+
+@tf.RegisterGradient("TfQdq>FakeQuantWithMovingAverage")
+def _fake_quant_moving_average_grad(op, grad, *_):
+  # The layer does not train its range (a moving average), so only the
+  # input's gradient: FakeQuantWithMinMaxVars' on the grid the op quantized
+  # on, through the fused activation (FakeQuantWithMovingAverageGradient).
+  x = op.inputs[0]
+  if grad is None:
+    return [None] * 4
+  wrt_input = _ops.tf_qdq_fake_quant_with_moving_average_gradient(
+      gradients=grad, inputs=x, grid_min=op.outputs[4], grid_max=op.outputs[5],
+      activation=op.get_attr("activation"), **_fake_quant_attrs(op))
+  return [wrt_input, None, None, None]
+
+
+@tf.RegisterGradient("TfQdq>FakeQuantWithMovingAverageGradient")
+def _fake_quant_moving_average_grad_grad(op, grad):
+  # backprops = gradients * mask(inputs): the map is its own transpose.
+  gradients, x, grid_min, grid_max = op.inputs
+  if grad is None:
+    d_gradients = tf.zeros_like(gradients)
+  else:
+    d_gradients = _ops.tf_qdq_fake_quant_with_moving_average_gradient(
+        gradients=grad, inputs=x, grid_min=grid_min, grid_max=grid_max,
+        activation=op.get_attr("activation"), **_fake_quant_attrs(op))
+  return [d_gradients] + _zeros_for(x, grid_min, grid_max)

@@ -18,6 +18,7 @@ from tf_qdq import quantization as _q
 from tf_qdq._keras_layers import batch_range
 from tf_qdq._keras_layers import check_initial_range
 from tf_qdq._keras_layers import cross_replica_range
+from tf_qdq._library import ops as _ops
 
 _PACKAGE = "tf_qdq"
 
@@ -168,7 +169,14 @@ class ActivationQuantizer(keras.layers.Layer):
                           tf.convert_to_tensor(self.max))
       return float(mn.numpy()), float(mx.numpy())
 
-  def call(self, inputs, training=None):
+  def call(self, inputs, training=None, activation="linear"):
+    """`activation`: "relu" or "relu6" is applied to `inputs` first (the
+    activation an int8 op fuses before its output quantizer)."""
+    check_activation(activation)
+    if training and self.range_mode == "moving_average" and (
+        export_state() is None and _fused_update_runs()):
+      return self._fused_update_and_quantize(inputs, activation)
+    inputs = apply_activation(inputs, activation)
     if export_state() is not None:
       return builtin_fake_quant(inputs, *self.range(), num_bits=self.num_bits)
     dtype = inputs.dtype
@@ -182,7 +190,25 @@ class ActivationQuantizer(keras.layers.Layer):
     return _q.fake_quant_with_min_max_vars(inputs, mn, mx,
                                            num_bits=self.num_bits)
 
+  def _fused_update_and_quantize(self, x, activation):
+    """The training step in one op (TfQdq>FakeQuantWithMovingAverage, its
+    maths in cc/core/moving_average.h): the same bits as the activation,
+    _update_moving_average and the quantizer, in one kernel instead of ~25
+    ops."""
+    y, new_min, new_max, initialized, _, _ = (
+        _ops.tf_qdq_fake_quant_with_moving_average(
+            inputs=x, min=self.min.value, max=self.max.value,
+            activation=activation,
+            initialized=self.initialized.value, num_bits=self.num_bits,
+            momentum=self.momentum, non_negative=self.non_negative,
+            symmetric=self.symmetric))
+    self.min.assign(new_min)
+    self.max.assign(new_max)
+    self.initialized.assign(initialized)
+    return y
+
   def _update_moving_average(self, x):
+    # The composition of cc/core/moving_average.h in TF ops, step for step.
     batch_min, batch_max = _finite_range(x, self.non_negative)
     batch_min, batch_max = cross_replica_range(batch_min, batch_max)
     # +inf > -inf: no finite value in the global batch.
@@ -212,14 +238,54 @@ class ActivationQuantizer(keras.layers.Layer):
             "symmetric": self.symmetric, "non_negative": self.non_negative}
 
 
+# The activations an int8 op can fuse before its output quantizer
+# (tf_qdq._keras_int8), which the quantizer can apply itself.
+FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
+
+
+def check_activation(activation):
+  if activation not in FUSED_ACTIVATIONS:
+    raise ValueError(f"activation must be one of {FUSED_ACTIVATIONS}, got "
+                     f"{activation!r}.")
+
+
+def apply_activation(y, activation):
+  """`activation` (one of FUSED_ACTIVATIONS) as TF ops."""
+  if activation == "relu":
+    return tf.nn.relu(y)
+  if activation == "relu6":
+    return tf.nn.relu6(y)
+  return y
+
+
+# Tests set this to False to compare the fused op with the composition.
+FUSED_RANGE_UPDATE = True
+
+
+def _fused_update_runs():
+  """Whether a moving-average training step runs as the fused op, which has
+  a CPU kernel only and no XLA lowering and cannot all-reduce the batch range
+  across replicas: not under XLA, not with several replicas, not on a
+  machine with a GPU. The composition (the same bits) runs there."""
+  if not FUSED_RANGE_UPDATE or _xla.in_xla_context():
+    return False
+  replica = tf.distribute.get_replica_context()
+  if replica is not None and replica.num_replicas_in_sync > 1:
+    return False
+  return not tf.config.list_logical_devices("GPU")
+
+
 def _finite_range(x, non_negative=False):
-  """min/max of the finite values of x (see batch_range), in two plain
+  """min/max of the finite values of x (see batch_range), in plain
   reductions when they are finite, as they are but for a bad batch; the
   masked reductions run only then. `non_negative`: x >= 0 wherever it is a
   number, so min is taken as 0, which is what the widening to hold 0 makes
   of the true minimum anyway."""
   mx = tf.reduce_max(x)
-  mn = tf.zeros_like(mx) if non_negative else tf.reduce_min(x)
+  if non_negative:
+    return tf.zeros_like(mx), tf.cond(tf.math.is_finite(mx), lambda: mx,
+                                      lambda: batch_range(x)[1])
+  mn = tf.reduce_min(x)
   finite = tf.logical_and(tf.math.is_finite(mn), tf.math.is_finite(mx))
   return tf.cond(finite, lambda: (mn, mx), lambda: batch_range(x))
 

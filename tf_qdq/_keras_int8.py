@@ -40,15 +40,14 @@ import numpy as np
 import tensorflow as tf
 
 from tf_qdq._keras_activations import ActivationQuantizer
+from tf_qdq._keras_activations import FUSED_ACTIVATIONS
+from tf_qdq._keras_activations import apply_activation
 from tf_qdq._keras_activations import export_state
 from tf_qdq._keras_layers import fake_quant_kernel
 from tf_qdq._keras_layers import kernel_variable
 
 _PACKAGE = "tf_qdq"
 
-# Activations TFLite fuses into CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
-# (and ADD): computed before the output quantizer.
-FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
 
 # ---- Conv/Dense with folded BatchNormalization -------------------------------
 
@@ -74,14 +73,6 @@ def _per_output_channel(layer, kernel, v):
   if isinstance(layer, keras.layers.Conv2DTranspose):
     return tf.reshape(v, [-1, 1])
   return v
-
-
-def _apply_activation(y, activation):
-  if activation == "relu":
-    return tf.nn.relu(y)
-  if activation == "relu6":
-    return tf.nn.relu6(y)
-  return y
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
@@ -220,10 +211,12 @@ class QuantizedLayer(keras.layers.Layer):
                     lambda: self._batch_statistics(y, scale))
     else:
       y = self._add_bias(y, self.folded_bias(scale))
-    y = _apply_activation(y, self.activation)
     if self.output_quantizer is not None:
-      y = self.output_quantizer(y, training=training)
-    return y
+      # The quantizer applies the activation: in a training step, fused
+      # into its kernel (a pass over y saved each way).
+      return self.output_quantizer(y, training=training,
+                                   activation=self.activation)
+    return apply_activation(y, self.activation)
 
   @staticmethod
   def _add_bias(y, bias):
@@ -279,7 +272,7 @@ class QuantizedLayer(keras.layers.Layer):
           limit * np.ones(kernel.shape[-1], np.float32),
           num_bits=self.num_bits, narrow_range=True)
     y = self._add_bias(self._linear(inputs, kernel), tf.constant(bias))
-    y = _apply_activation(y, self.activation)
+    y = apply_activation(y, self.activation)
     if self.output_quantizer is not None:
       y = self.output_quantizer(y, training=False)
     return y
