@@ -140,3 +140,35 @@ def test_rewrite_warns_where_tf_bits_can_differ(tmp_path):
   assert counts["TfQdq>FakeQuantWithMinMaxVarsPerChannel"] == 1
   with pytest.raises(FileExistsError):
     rewrite.rewrite_saved_model(src, tmp_path / "dst")
+
+
+def test_float_only_twins_rewrite_and_training_steps_are_refused(tmp_path):
+  """tf_qdq.raw_ops also builds the eager path's float-only ops and the Keras
+  training step's op: the first has TF's op as counterpart, the second is
+  named with the fix."""
+  class Twin(tf.Module):
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def serve(self, x):
+      return tf_qdq.raw_ops.tf_qdq_fake_quant_with_min_max_args_float(
+          inputs=x, min=-2.0, max=1.0)
+
+  src = tmp_path / "twin"
+  tf.saved_model.save(Twin(), str(src))
+  rewrite.rewrite_saved_model(src, tmp_path / "twin_out")
+  x = np.linspace(-3, 2, 41, dtype=np.float32)
+  got = list(_run_without_tf_qdq(tmp_path / "twin_out", x, tmp_path).values())[0]
+  want = tf.quantization.fake_quant_with_min_max_args(x, -2.0, 1.0).numpy()
+  np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+
+  class Step(tf.Module):
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.float32)])
+    def serve(self, x):
+      return tf_qdq.raw_ops.tf_qdq_fake_quant_with_moving_average(
+          inputs=x, min=-1.0, max=1.0, initialized=0.0)[0]
+
+  src = tmp_path / "step"
+  tf.saved_model.save(Step(), str(src))
+  with pytest.raises(ValueError, match="training step.*training=False"):
+    rewrite.rewrite_saved_model(src, tmp_path / "step_out")

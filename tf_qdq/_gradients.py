@@ -12,6 +12,7 @@ the transposed linear map w.r.t. `gradients` and zero w.r.t. the rest.
 """
 import tensorflow as tf
 
+from tf_qdq._library import FLOAT_ONLY_SUFFIX as _FLOAT_ONLY_SUFFIX
 from tf_qdq._library import ops as _ops
 
 _QDQ_V2 = "TfQdq>QuantizeAndDequantizeV2"
@@ -23,6 +24,17 @@ _VARS = "TfQdq>FakeQuantWithMinMaxVars"
 _VARS_GRAD = "TfQdq>FakeQuantWithMinMaxVarsGradient"
 _PER_CHANNEL = "TfQdq>FakeQuantWithMinMaxVarsPerChannel"
 _PER_CHANNEL_GRAD = "TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient"
+
+
+def _register_fake_quant_gradient(op_type):
+  """Registers the decorated function as the gradient of the FakeQuant op
+  `op_type` and of its float-only twin, which a GradientTape records around
+  an eager float32 call. The twin has the same inputs and attrs but no T,
+  which these functions do not read."""
+  def register(gradient_function):
+    tf.RegisterGradient(op_type + _FLOAT_ONLY_SUFFIX)(gradient_function)
+    return tf.RegisterGradient(op_type)(gradient_function)
+  return register
 
 
 def _fake_quant_attrs(op):
@@ -76,13 +88,13 @@ def _args_attrs(op):
               **_fake_quant_attrs(op))
 
 
-@tf.RegisterGradient(_ARGS)
+@_register_fake_quant_gradient(_ARGS)
 def _fake_quant_args_grad(op, grad):
   return _ops.tf_qdq_fake_quant_with_min_max_args_gradient(
       gradients=grad, inputs=op.inputs[0], **_args_attrs(op))
 
 
-@tf.RegisterGradient(_ARGS_GRAD)
+@_register_fake_quant_gradient(_ARGS_GRAD)
 def _fake_quant_args_grad_grad(op, grad):
   # backprops = gradients * between: the map is its own transpose.
   x = op.inputs[1]
@@ -94,14 +106,14 @@ def _fake_quant_args_grad_grad(op, grad):
 # ---- FakeQuantWithMinMaxVars(PerChannel) ---------------------------------------
 
 
-@tf.RegisterGradient(_VARS)
+@_register_fake_quant_gradient(_VARS)
 def _fake_quant_vars_grad(op, grad):
   x, min_, max_ = op.inputs
   return _ops.tf_qdq_fake_quant_with_min_max_vars_gradient(
       gradients=grad, inputs=x, min=min_, max=max_, **_fake_quant_attrs(op))
 
 
-@tf.RegisterGradient(_PER_CHANNEL)
+@_register_fake_quant_gradient(_PER_CHANNEL)
 def _fake_quant_per_channel_grad(op, grad):
   x, min_, max_ = op.inputs
   return _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient(
@@ -140,7 +152,7 @@ def _vars_gradient_transpose(op, grad_wrt_input, grad_wrt_min, grad_wrt_max,
   return [d_gradients] + _zeros_for(x, min_, max_)
 
 
-@tf.RegisterGradient(_VARS_GRAD)
+@_register_fake_quant_gradient(_VARS_GRAD)
 def _fake_quant_vars_grad_grad(op, grad_wrt_input, grad_wrt_min, grad_wrt_max):
   x, min_, max_ = op.inputs[1:]
   n = tf.reshape(tf.size(x), [1])
@@ -150,7 +162,7 @@ def _fake_quant_vars_grad_grad(op, grad_wrt_input, grad_wrt_min, grad_wrt_max):
       lambda: tf.fill(n, min_), lambda: tf.fill(n, max_))
 
 
-@tf.RegisterGradient(_PER_CHANNEL_GRAD)
+@_register_fake_quant_gradient(_PER_CHANNEL_GRAD)
 def _fake_quant_per_channel_grad_grad(op, grad_wrt_input, grad_wrt_min,
                                       grad_wrt_max):
   x, min_, max_ = op.inputs[1:]

@@ -9,6 +9,11 @@ import os
 import tensorflow as tf
 
 LIBRARY_NAME = "_tf_qdq_ops.so"
+
+# TfQdq>NAME + FLOAT_ONLY_SUFFIX is the float-only twin of each FakeQuant op
+# (cc/tf/ops.cc): no type attr, run only by the public functions' eager fast
+# path for float32 inputs, so never in a graph.
+FLOAT_ONLY_SUFFIX = "Float"
 _HERE = os.path.dirname(os.path.abspath(__file__))
 
 

@@ -31,6 +31,7 @@ from tensorflow.core.framework import node_def_pb2
 from tensorflow.core.framework import types_pb2
 from tensorflow.core.protobuf import saved_model_pb2
 
+from tf_qdq._library import FLOAT_ONLY_SUFFIX
 from tf_qdq._tf_internal import op_def_registry
 
 _F32, _F64 = types_pb2.DT_FLOAT, types_pb2.DT_DOUBLE
@@ -65,6 +66,13 @@ def _rewrite_node(node, where, caveats):
   """Turns `node` into TF's op in place; returns its dtype when it is 16-bit
   (the caller then casts around it), else None."""
   name = node.op[len("TfQdq>"):]
+  if name.endswith(FLOAT_ONLY_SUFFIX) and name[:-len(FLOAT_ONLY_SUFFIX)] in _OPS:
+    name = name[:-len(FLOAT_ONLY_SUFFIX)]  # the eager path's float-only twin
+  if name.startswith("FakeQuantWithMovingAverage"):
+    raise ValueError(f"{where}: node {node.name!r} ({node.op}) is a training "
+                     "step of tf_qdq.keras' ActivationQuantizer; export the "
+                     "model's inference graph (training=False), e.g. with "
+                     "tf_qdq.keras.export(...).")
   if name not in _OPS:
     raise ValueError(f"{where}: node {node.name!r} is a tf_qdq op {node.op!r} "
                      "with no TensorFlow built-in counterpart.")

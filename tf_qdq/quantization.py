@@ -9,6 +9,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_qdq import _xla
+from tf_qdq._library import FLOAT_ONLY_SUFFIX as _FLOAT_ONLY_SUFFIX
 from tf_qdq._library import ops as _ops
 from tf_qdq._tf_internal import EagerTensor as _EagerTensor
 from tf_qdq._tf_internal import context as _context
@@ -48,6 +49,28 @@ def _eager_context(first_input):
 
 
 _fast_path = _pywrap_tfe.TFE_Py_FastPathExecute
+
+# The fast paths of the FakeQuant functions run, for a float32 first input
+# (`inputs`, or `gradients` for the gradient ops), the op's float-only twin
+# (cc/tf/ops.cc): the same op and kernel without the type attr T, which costs
+# 0.3-1.4 us of a 5-15 us eager call in TF's runtime. Its other inputs must then
+# be float32 too, as T inferred from the first input would have required: any
+# other input makes it raise, and the generated wrapper below runs the public
+# op and raises its error or converts. `_datatype_enum()` is the cheap test
+# (~0.1 us; `.dtype` builds a DType, ~0.3 us). Graphs get the public op.
+_DT_FLOAT = tf.float32.as_datatype_enum
+_ARGS = "TfQdq>FakeQuantWithMinMaxArgs"
+_ARGS_GRADIENT = "TfQdq>FakeQuantWithMinMaxArgsGradient"
+_VARS = "TfQdq>FakeQuantWithMinMaxVars"
+_VARS_GRADIENT = "TfQdq>FakeQuantWithMinMaxVarsGradient"
+_PER_CHANNEL = "TfQdq>FakeQuantWithMinMaxVarsPerChannel"
+_PER_CHANNEL_GRADIENT = "TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient"
+_ARGS_FLOAT = _ARGS + _FLOAT_ONLY_SUFFIX
+_ARGS_GRADIENT_FLOAT = _ARGS_GRADIENT + _FLOAT_ONLY_SUFFIX
+_VARS_FLOAT = _VARS + _FLOAT_ONLY_SUFFIX
+_VARS_GRADIENT_FLOAT = _VARS_GRADIENT + _FLOAT_ONLY_SUFFIX
+_PER_CHANNEL_FLOAT = _PER_CHANNEL + _FLOAT_ONLY_SUFFIX
+_PER_CHANNEL_GRADIENT_FLOAT = _PER_CHANNEL_GRADIENT + _FLOAT_ONLY_SUFFIX
 
 
 def _xla_or_op(composition, op, **args):
@@ -283,8 +306,9 @@ def fake_quant_with_min_max_args(inputs, min=-6.0, max=6.0, num_bits=8,  # pylin
   if ctx is not None:
     try:
       return _fast_path(
-          ctx, "TfQdq>FakeQuantWithMinMaxArgs", name, inputs, "min", min,
-          "max", max, "num_bits", num_bits, "narrow_range", narrow_range)
+          ctx, _ARGS_FLOAT if inputs._datatype_enum() == _DT_FLOAT else _ARGS,
+          name, inputs, "min", min, "max", max, "num_bits", num_bits,
+          "narrow_range", narrow_range)
     except Exception:  # pylint: disable=broad-except
       pass  # the generated wrapper below raises TF's error
   inputs = _as_tensor(inputs)
@@ -303,9 +327,10 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min=-6.0,  # pylint
   if ctx is not None:
     try:
       return _fast_path(
-          ctx, "TfQdq>FakeQuantWithMinMaxArgsGradient", name, gradients,
-          inputs, "min", min, "max", max, "num_bits", num_bits,
-          "narrow_range", narrow_range)
+          ctx, (_ARGS_GRADIENT_FLOAT if gradients._datatype_enum() == _DT_FLOAT
+                else _ARGS_GRADIENT),
+          name, gradients, inputs, "min", min, "max", max, "num_bits",
+          num_bits, "narrow_range", narrow_range)
     except Exception:  # pylint: disable=broad-except
       pass  # the generated wrapper below raises TF's error
   gradients = _as_tensor(gradients, inputs)
@@ -325,8 +350,9 @@ def fake_quant_with_min_max_vars(inputs, min, max, num_bits=8,  # pylint: disabl
   if ctx is not None:
     try:
       return _fast_path(
-          ctx, "TfQdq>FakeQuantWithMinMaxVars", name, inputs, min, max,
-          "num_bits", num_bits, "narrow_range", narrow_range)
+          ctx, _VARS_FLOAT if inputs._datatype_enum() == _DT_FLOAT else _VARS,
+          name, inputs, min, max, "num_bits", num_bits, "narrow_range",
+          narrow_range)
     except Exception:  # pylint: disable=broad-except
       pass  # the generated wrapper below raises TF's error
   inputs = _as_tensor(inputs, min, max)
@@ -346,8 +372,10 @@ def fake_quant_with_min_max_vars_gradient(gradients, inputs, min, max,  # pylint
   if ctx is not None:
     try:
       result = _fast_path(
-          ctx, "TfQdq>FakeQuantWithMinMaxVarsGradient", name, gradients,
-          inputs, min, max, "num_bits", num_bits, "narrow_range", narrow_range)
+          ctx, (_VARS_GRADIENT_FLOAT if gradients._datatype_enum() == _DT_FLOAT
+                else _VARS_GRADIENT),
+          name, gradients, inputs, min, max, "num_bits", num_bits,
+          "narrow_range", narrow_range)
       return _ops._TfQdq_FakeQuantWithMinMaxVarsGradientOutput._make(result)  # pylint: disable=protected-access
     except Exception:  # pylint: disable=broad-except
       pass  # the generated wrapper below raises TF's error
@@ -367,8 +395,10 @@ def fake_quant_with_min_max_vars_per_channel(inputs, min, max, num_bits=8,  # py
   if ctx is not None:
     try:
       return _fast_path(
-          ctx, "TfQdq>FakeQuantWithMinMaxVarsPerChannel", name, inputs, min,
-          max, "num_bits", num_bits, "narrow_range", narrow_range)
+          ctx, (_PER_CHANNEL_FLOAT if inputs._datatype_enum() == _DT_FLOAT
+                else _PER_CHANNEL),
+          name, inputs, min, max, "num_bits", num_bits, "narrow_range",
+          narrow_range)
     except Exception:  # pylint: disable=broad-except
       pass  # the generated wrapper below raises TF's error
   inputs = _as_tensor(inputs, min, max)
@@ -388,9 +418,11 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
   if ctx is not None:
     try:
       result = _fast_path(
-          ctx, "TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient", name,
-          gradients, inputs, min, max, "num_bits", num_bits, "narrow_range",
-          narrow_range)
+          ctx, (_PER_CHANNEL_GRADIENT_FLOAT
+                if gradients._datatype_enum() == _DT_FLOAT
+                else _PER_CHANNEL_GRADIENT),
+          name, gradients, inputs, min, max, "num_bits", num_bits,
+          "narrow_range", narrow_range)
       return _ops._TfQdq_FakeQuantWithMinMaxVarsPerChannelGradientOutput._make(result)  # pylint: disable=protected-access
     except Exception:  # pylint: disable=broad-except
       pass  # the generated wrapper below raises TF's error

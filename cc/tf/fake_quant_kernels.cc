@@ -248,62 +248,66 @@ class FakeQuantWithMovingAverageGradientOp : public MovingAverageOpBase {
   }
 };
 
-#define TF_QDQ_REGISTER_FAKE_QUANT(DEVICE, DEVICE_TYPE, T)                     \
-  REGISTER_KERNEL_BUILDER(                                                   \
-      Name("TfQdq>FakeQuantWithMinMaxArgs").Device(DEVICE).TypeConstraint<T>("T"), \
-      FakeQuantWithMinMaxArgsOp<DEVICE_TYPE, T>);                            \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>FakeQuantWithMinMaxArgsGradient")      \
-                              .Device(DEVICE)                                \
-                              .TypeConstraint<T>("T"),                       \
-                          FakeQuantWithMinMaxArgsGradientOp<DEVICE_TYPE, T>); \
-  REGISTER_KERNEL_BUILDER(                                                   \
-      Name("TfQdq>FakeQuantWithMinMaxVars").Device(DEVICE).TypeConstraint<T>("T"), \
-      FakeQuantWithMinMaxVarsOp<DEVICE_TYPE, T, core::FakeQuantOp::kVars>);                     \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>FakeQuantWithMinMaxVarsGradient")      \
-                              .Device(DEVICE)                                \
-                              .TypeConstraint<T>("T"),                       \
-                          FakeQuantWithMinMaxVarsGradientOp<DEVICE_TYPE, T, core::FakeQuantOp::kVars>); \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>FakeQuantWithMinMaxVarsPerChannel")    \
-                              .Device(DEVICE)                                \
-                              .TypeConstraint<T>("T"),                       \
-                          FakeQuantWithMinMaxVarsOp<DEVICE_TYPE, T, core::FakeQuantOp::kVarsPerChannel>);  \
-  REGISTER_KERNEL_BUILDER(                                                   \
-      Name("TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient")                \
-          .Device(DEVICE)                                                    \
-          .TypeConstraint<T>("T"),                                           \
-      FakeQuantWithMinMaxVarsGradientOp<DEVICE_TYPE, T, core::FakeQuantOp::kVarsPerChannel>);
+// REGISTRAR(DEVICE, T, NAME, KERNEL) for each FakeQuant op: the one list of
+// ops and their kernel classes.
+#define TF_QDQ_FOR_EACH_FAKE_QUANT_KERNEL(REGISTRAR, DEVICE, DEVICE_TYPE, T)  \
+  REGISTRAR(DEVICE, T, "FakeQuantWithMinMaxArgs",                            \
+            FakeQuantWithMinMaxArgsOp<DEVICE_TYPE, T>);                      \
+  REGISTRAR(DEVICE, T, "FakeQuantWithMinMaxArgsGradient",                    \
+            FakeQuantWithMinMaxArgsGradientOp<DEVICE_TYPE, T>);              \
+  REGISTRAR(DEVICE, T, "FakeQuantWithMinMaxVars",                            \
+            FakeQuantWithMinMaxVarsOp<DEVICE_TYPE, T, core::FakeQuantOp::kVars>); \
+  REGISTRAR(DEVICE, T, "FakeQuantWithMinMaxVarsGradient",                    \
+            FakeQuantWithMinMaxVarsGradientOp<DEVICE_TYPE, T, core::FakeQuantOp::kVars>); \
+  REGISTRAR(DEVICE, T, "FakeQuantWithMinMaxVarsPerChannel",                  \
+            FakeQuantWithMinMaxVarsOp<DEVICE_TYPE, T, core::FakeQuantOp::kVarsPerChannel>); \
+  REGISTRAR(DEVICE, T, "FakeQuantWithMinMaxVarsPerChannelGradient",          \
+            FakeQuantWithMinMaxVarsGradientOp<DEVICE_TYPE, T, core::FakeQuantOp::kVarsPerChannel>)
 
-#define TF_QDQ_REGISTER_FAKE_QUANT_CPU(T) \
-  TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_CPU, CpuTag, T)
-TF_QDQ_REGISTER_FAKE_QUANT_CPU(float);
-TF_QDQ_REGISTER_FAKE_QUANT_CPU(double);
-TF_QDQ_REGISTER_FAKE_QUANT_CPU(Eigen::half);
-TF_QDQ_REGISTER_FAKE_QUANT_CPU(Eigen::bfloat16);
-#undef TF_QDQ_REGISTER_FAKE_QUANT_CPU
+// The public op, for each T.
+#define TF_QDQ_REGISTER_TYPED_KERNEL(DEVICE, T, NAME, ...)                   \
+  REGISTER_KERNEL_BUILDER(                                                   \
+      Name("TfQdq>" NAME).Device(DEVICE).TypeConstraint<T>("T"), __VA_ARGS__)
+// Its float-only twin, the eager fast path's op (ops.cc): no T to constrain.
+#define TF_QDQ_REGISTER_FLOAT_ONLY_KERNEL(DEVICE, T, NAME, ...)              \
+  REGISTER_KERNEL_BUILDER(Name("TfQdq>" NAME "Float").Device(DEVICE), __VA_ARGS__)
 
-#define TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(T)                                        \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>FakeQuantWithMovingAverage")                   \
-                              .Device(::tensorflow::DEVICE_CPU)                      \
-                              .TypeConstraint<T>("T"),                               \
-                          FakeQuantWithMovingAverageOp<T>);                   \
-  REGISTER_KERNEL_BUILDER(Name("TfQdq>FakeQuantWithMovingAverageGradient")           \
-                              .Device(::tensorflow::DEVICE_CPU)                      \
-                              .TypeConstraint<T>("T"),                               \
-                          FakeQuantWithMovingAverageGradientOp<T>);
+#define TF_QDQ_REGISTER_FAKE_QUANT(DEVICE, DEVICE_TYPE)                      \
+  TF_QDQ_FOR_EACH_FAKE_QUANT_KERNEL(TF_QDQ_REGISTER_TYPED_KERNEL, DEVICE,    \
+                                    DEVICE_TYPE, float);                     \
+  TF_QDQ_FOR_EACH_FAKE_QUANT_KERNEL(TF_QDQ_REGISTER_TYPED_KERNEL, DEVICE,    \
+                                    DEVICE_TYPE, double);                    \
+  TF_QDQ_FOR_EACH_FAKE_QUANT_KERNEL(TF_QDQ_REGISTER_TYPED_KERNEL, DEVICE,    \
+                                    DEVICE_TYPE, Eigen::half);               \
+  TF_QDQ_FOR_EACH_FAKE_QUANT_KERNEL(TF_QDQ_REGISTER_TYPED_KERNEL, DEVICE,    \
+                                    DEVICE_TYPE, Eigen::bfloat16);           \
+  TF_QDQ_FOR_EACH_FAKE_QUANT_KERNEL(TF_QDQ_REGISTER_FLOAT_ONLY_KERNEL, DEVICE, \
+                                    DEVICE_TYPE, float)
+
+TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_CPU, CpuTag);
+#if GOOGLE_CUDA
+TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_GPU, GpuTag);
+#endif  // GOOGLE_CUDA
+
+// FakeQuantWithMovingAverage and its gradient: CPU only, no float-only twin
+// (tf_qdq.keras builds them in graphs only).
+#define TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(T)                                  \
+  TF_QDQ_REGISTER_TYPED_KERNEL(::tensorflow::DEVICE_CPU, T,                    \
+                               "FakeQuantWithMovingAverage",                   \
+                               FakeQuantWithMovingAverageOp<T>);               \
+  TF_QDQ_REGISTER_TYPED_KERNEL(::tensorflow::DEVICE_CPU, T,                    \
+                               "FakeQuantWithMovingAverageGradient",           \
+                               FakeQuantWithMovingAverageGradientOp<T>)
 TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(float);
 TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(double);
 TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(Eigen::half);
 TF_QDQ_REGISTER_MOVING_AVERAGE_CPU(Eigen::bfloat16);
 #undef TF_QDQ_REGISTER_MOVING_AVERAGE_CPU
 
-#if GOOGLE_CUDA
-#define TF_QDQ_REGISTER_FAKE_QUANT_GPU(T) \
-  TF_QDQ_REGISTER_FAKE_QUANT(::tensorflow::DEVICE_GPU, GpuTag, T)
-TF_QDQ_REGISTER_FAKE_QUANT_GPU(float);
-TF_QDQ_REGISTER_FAKE_QUANT_GPU(double);
-TF_QDQ_REGISTER_FAKE_QUANT_GPU(Eigen::half);
-TF_QDQ_REGISTER_FAKE_QUANT_GPU(Eigen::bfloat16);
-#undef TF_QDQ_REGISTER_FAKE_QUANT_GPU
-#endif  // GOOGLE_CUDA
+
+#undef TF_QDQ_REGISTER_FAKE_QUANT
+#undef TF_QDQ_REGISTER_FLOAT_ONLY_KERNEL
+#undef TF_QDQ_REGISTER_TYPED_KERNEL
+#undef TF_QDQ_FOR_EACH_FAKE_QUANT_KERNEL
 
 }  // namespace tf_qdq

@@ -7,6 +7,9 @@
 //    attr defaulting to float, so TF-style calls keep working;
 //  * FakeQuantWithMinMaxVarsPerChannelGradient accepts rank > 4 in graph mode,
 //    as TF's kernel already does in eager mode.
+//
+// Each FakeQuant op also has a float-only twin, TfQdq>...Float, without `T`,
+// for the eager fast path alone (see "FakeQuant" below).
 #include "tensorflow/core/framework/common_shape_fns.h"
 #include "tensorflow/core/framework/op.h"
 #include "tensorflow/core/framework/shape_inference.h"
@@ -94,117 +97,139 @@ REGISTER_OP("TfQdq>QuantizeAndDequantizeV4Grad")
       return Status();
     });
 
-REGISTER_OP("TfQdq>FakeQuantWithMinMaxArgs")
-    .Attr("min: float = -6.0")
-    .Attr("max: float = 6.0")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
-    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
-    .Input("inputs: T")
-    .Output("outputs: T")
-    .SetShapeFn(::tensorflow::shape_inference::UnchangedShape);
+// ---- FakeQuant ------------------------------------------------------------
+//
+// Each FakeQuant op is registered twice, from one definition:
+//  * the public op TfQdq>NAME, whose inputs and outputs have the type attr `T`
+//    (graphs, SavedModels and the generated wrappers name it);
+//  * TfQdq>NAMEFloat, the same op for float only, with no type attr. Only the
+//    eager fast path of tf_qdq/quantization.py runs it, for float32 inputs:
+//    TF's eager runtime charges every call for a type attr (0.3-1.4 us of a
+//    5-15 us call on 1K values, docs/performance.md), and TF's own FakeQuant
+//    ops, float only, have none. It never appears in a graph. Same kernels
+//    (fake_quant_kernels.cc), shape function and Python gradient.
 
-REGISTER_OP("TfQdq>FakeQuantWithMinMaxArgsGradient")
-    .Attr("min: float = -6.0")
-    .Attr("max: float = 6.0")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
-    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
-    .Input("gradients: T")
-    .Input("inputs: T")
-    .Output("backprops: T")
-    .SetShapeFn(::tensorflow::shape_inference::UnchangedShape);
+Status FakeQuantVarsShape(InferenceContext* c) {
+  TF_RETURN_IF_ERROR(::tensorflow::shape_inference::UnchangedShape(c));
+  ShapeHandle unused;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 0, &unused));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 0, &unused));
+  return Status();
+}
 
-REGISTER_OP("TfQdq>FakeQuantWithMinMaxVars")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
-    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
-    .Input("inputs: T")
-    .Input("min: T")
-    .Input("max: T")
-    .Output("outputs: T")
-    .SetShapeFn([](InferenceContext* c) {
-      TF_RETURN_IF_ERROR(::tensorflow::shape_inference::UnchangedShape(c));
-      ShapeHandle unused;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 0, &unused));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 0, &unused));
-      return Status();
-    });
+Status FakeQuantVarsGradientShape(InferenceContext* c) {
+  ShapeHandle inputs;
+  TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &inputs));
+  ShapeHandle min_max;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 0, &min_max));
+  TF_RETURN_IF_ERROR(c->Merge(min_max, c->input(3), &min_max));
+  c->set_output(0, inputs);
+  c->set_output(1, min_max);
+  c->set_output(2, min_max);
+  return Status();
+}
 
-REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsGradient")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
-    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
-    .Input("gradients: T")
-    .Input("inputs: T")
-    .Input("min: T")
-    .Input("max: T")
-    .Output("backprops_wrt_input: T")
-    .Output("backprop_wrt_min: T")
-    .Output("backprop_wrt_max: T")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle inputs;
-      TF_RETURN_IF_ERROR(c->Merge(c->input(0), c->input(1), &inputs));
-      ShapeHandle min_max;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 0, &min_max));
-      TF_RETURN_IF_ERROR(c->Merge(min_max, c->input(3), &min_max));
-      c->set_output(0, inputs);
-      c->set_output(1, min_max);
-      c->set_output(2, min_max);
-      return Status();
-    });
+Status FakeQuantPerChannelShape(InferenceContext* c) {
+  ShapeHandle input, min, max;
+  TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &input));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &min));
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &max));
+  DimensionHandle unused;
+  TF_RETURN_IF_ERROR(c->Merge(c->Dim(input, -1), c->Dim(min, 0), &unused));
+  TF_RETURN_IF_ERROR(c->Merge(c->Dim(input, -1), c->Dim(max, 0), &unused));
+  TF_RETURN_IF_ERROR(c->Merge(c->Dim(min, 0), c->Dim(max, 0), &unused));
+  c->set_output(0, input);
+  return Status();
+}
 
-REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsPerChannel")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
-    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
-    .Input("inputs: T")
-    .Input("min: T")
-    .Input("max: T")
-    .Output("outputs: T")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle input, min, max;
-      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &input));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(1), 1, &min));
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &max));
-      DimensionHandle unused;
-      TF_RETURN_IF_ERROR(c->Merge(c->Dim(input, -1), c->Dim(min, 0), &unused));
-      TF_RETURN_IF_ERROR(c->Merge(c->Dim(input, -1), c->Dim(max, 0), &unused));
-      TF_RETURN_IF_ERROR(c->Merge(c->Dim(min, 0), c->Dim(max, 0), &unused));
-      c->set_output(0, input);
-      return Status();
-    });
+Status FakeQuantPerChannelGradientShape(InferenceContext* c) {
+  ShapeHandle inputs;
+  // TF also caps the rank at 4 here although its kernel takes any rank;
+  // we do not, so per-channel Conv3D kernels train under tf.function.
+  TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &inputs));
+  TF_RETURN_IF_ERROR(c->Merge(inputs, c->input(1), &inputs));
+  // Again after the merge: unknown-rank gradients with a scalar input
+  // merge to rank 0, and Dim(-1) below would read out of bounds.
+  TF_RETURN_IF_ERROR(c->WithRankAtLeast(inputs, 1, &inputs));
+  ShapeHandle last_dim = c->Vector(c->Dim(inputs, -1));
+  ShapeHandle min_max;
+  TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &min_max));
+  TF_RETURN_IF_ERROR(c->Merge(min_max, last_dim, &min_max));
+  TF_RETURN_IF_ERROR(c->Merge(c->input(3), min_max, &min_max));
+  c->set_output(0, inputs);
+  c->set_output(1, min_max);
+  c->set_output(2, min_max);
+  return Status();
+}
 
-REGISTER_OP("TfQdq>FakeQuantWithMinMaxVarsPerChannelGradient")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
-    .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
-    .Input("gradients: T")
-    .Input("inputs: T")
-    .Input("min: T")
-    .Input("max: T")
-    .Output("backprops_wrt_input: T")
-    .Output("backprop_wrt_min: T")
-    .Output("backprop_wrt_max: T")
-    .SetShapeFn([](InferenceContext* c) {
-      ShapeHandle inputs;
-      // TF also caps the rank at 4 here although its kernel takes any rank;
-      // we do not, so per-channel Conv3D kernels train under tf.function.
-      TF_RETURN_IF_ERROR(c->WithRankAtLeast(c->input(0), 1, &inputs));
-      TF_RETURN_IF_ERROR(c->Merge(inputs, c->input(1), &inputs));
-      // Again after the merge: unknown-rank gradients with a scalar input
-      // merge to rank 0, and Dim(-1) below would read out of bounds.
-      TF_RETURN_IF_ERROR(c->WithRankAtLeast(inputs, 1, &inputs));
-      ShapeHandle last_dim = c->Vector(c->Dim(inputs, -1));
-      ShapeHandle min_max;
-      TF_RETURN_IF_ERROR(c->WithRank(c->input(2), 1, &min_max));
-      TF_RETURN_IF_ERROR(c->Merge(min_max, last_dim, &min_max));
-      TF_RETURN_IF_ERROR(c->Merge(c->input(3), min_max, &min_max));
-      c->set_output(0, inputs);
-      c->set_output(1, min_max);
-      c->set_output(2, min_max);
-      return Status();
-    });
+// The attrs, inputs and outputs of the FakeQuant ops, whose element type is
+// TYPE ("T" or "float"); a string literal, pasted into each spec.
+#define TF_QDQ_FAKE_QUANT_ATTRS                                              \
+  .Attr("num_bits: int = 8").Attr("narrow_range: bool = false")
+#define TF_QDQ_FAKE_QUANT_ARGS_ATTRS                                         \
+  .Attr("min: float = -6.0").Attr("max: float = 6.0") TF_QDQ_FAKE_QUANT_ATTRS
+#define TF_QDQ_FAKE_QUANT_ARGS_SIGNATURE(TYPE)                               \
+  TF_QDQ_FAKE_QUANT_ARGS_ATTRS                                               \
+      .Input("inputs: " TYPE)                                                \
+      .Output("outputs: " TYPE)
+#define TF_QDQ_FAKE_QUANT_ARGS_GRADIENT_SIGNATURE(TYPE)                      \
+  TF_QDQ_FAKE_QUANT_ARGS_ATTRS                                               \
+      .Input("gradients: " TYPE)                                             \
+      .Input("inputs: " TYPE)                                                \
+      .Output("backprops: " TYPE)
+#define TF_QDQ_FAKE_QUANT_VARS_SIGNATURE(TYPE)                               \
+  TF_QDQ_FAKE_QUANT_ATTRS                                                    \
+      .Input("inputs: " TYPE)                                                \
+      .Input("min: " TYPE)                                                   \
+      .Input("max: " TYPE)                                                   \
+      .Output("outputs: " TYPE)
+#define TF_QDQ_FAKE_QUANT_VARS_GRADIENT_SIGNATURE(TYPE)                      \
+  TF_QDQ_FAKE_QUANT_ATTRS                                                    \
+      .Input("gradients: " TYPE)                                             \
+      .Input("inputs: " TYPE)                                                \
+      .Input("min: " TYPE)                                                   \
+      .Input("max: " TYPE)                                                   \
+      .Output("backprops_wrt_input: " TYPE)                                  \
+      .Output("backprop_wrt_min: " TYPE)                                     \
+      .Output("backprop_wrt_max: " TYPE)
+
+// T is the last attr of the public op, as before the float-only ops existed:
+// the OpDef (attr order included) that graphs and SavedModels hold is
+// unchanged.
+#define TF_QDQ_REGISTER_FAKE_QUANT_OP(NAME, SIGNATURE, SHAPE_FN)             \
+  REGISTER_OP("TfQdq>" NAME)                                                 \
+  SIGNATURE("T")                                                             \
+      .SetShapeFn(SHAPE_FN)                                                  \
+      .Attr("T: {bfloat16, half, float, double} = DT_FLOAT");                \
+  REGISTER_OP("TfQdq>" NAME "Float")                                         \
+  SIGNATURE("float").SetShapeFn(SHAPE_FN)
+
+TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxArgs",
+                              TF_QDQ_FAKE_QUANT_ARGS_SIGNATURE,
+                              ::tensorflow::shape_inference::UnchangedShape);
+TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxArgsGradient",
+                              TF_QDQ_FAKE_QUANT_ARGS_GRADIENT_SIGNATURE,
+                              ::tensorflow::shape_inference::UnchangedShape);
+TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxVars",
+                              TF_QDQ_FAKE_QUANT_VARS_SIGNATURE,
+                              FakeQuantVarsShape);
+TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxVarsGradient",
+                              TF_QDQ_FAKE_QUANT_VARS_GRADIENT_SIGNATURE,
+                              FakeQuantVarsGradientShape);
+TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxVarsPerChannel",
+                              TF_QDQ_FAKE_QUANT_VARS_SIGNATURE,
+                              FakeQuantPerChannelShape);
+TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxVarsPerChannelGradient",
+                              TF_QDQ_FAKE_QUANT_VARS_GRADIENT_SIGNATURE,
+                              FakeQuantPerChannelGradientShape);
+
+#undef TF_QDQ_REGISTER_FAKE_QUANT_OP
+#undef TF_QDQ_FAKE_QUANT_VARS_GRADIENT_SIGNATURE
+#undef TF_QDQ_FAKE_QUANT_VARS_SIGNATURE
+#undef TF_QDQ_FAKE_QUANT_ARGS_GRADIENT_SIGNATURE
+#undef TF_QDQ_FAKE_QUANT_ARGS_SIGNATURE
+#undef TF_QDQ_FAKE_QUANT_ARGS_ATTRS
+#undef TF_QDQ_FAKE_QUANT_ATTRS
 
 // tf_qdq's own ops, not TF's: a training step of tf_qdq.keras'
 // ActivationQuantizer in one kernel (cc/core/moving_average.h). The input
