@@ -360,13 +360,15 @@ FakeQuantRef<T> RefFakeQuant(const std::vector<T>& g, const std::vector<T>& x,
   return r;
 }
 
+// zero_channel: channel 0 of a per-channel range is min == max == 0 (else no
+// channel is, which the float loops take as a separate path).
 template <GridStep kStep, typename T>
 void CheckFakeQuantOne(const ChannelView& v, std::mt19937_64& rng, bool attrs, int bits,
-                       bool narrow) {
+                       bool narrow, bool zero_channel = true) {
   const std::vector<T> x = RandomData<T>(v.size(), rng, 2.0);
   const std::vector<T> g = RandomData<T>(v.size(), rng, 1.0);
   std::vector<T> lo = RangeValues<T>(v.depth, rng, true), hi = RangeValues<T>(v.depth, rng, false);
-  if (v.depth > 1) hi[0] = FromDouble<T>(0.0);  // a min == max == 0 channel
+  if (v.depth > 1 && zero_channel) hi[0] = FromDouble<T>(0.0);  // a min == max == 0 channel
   using C = ComputeType<T>;
   const RangeSource<T> range =
       attrs ? RangeSource<T>{nullptr, nullptr, C(-0.75), C(1.25)}
@@ -422,6 +424,23 @@ void CheckFakeQuant() {
 }
 
 TEST(FakeQuantFloat) { CheckFakeQuant<float>(); }
+
+// The float per-channel loops' path without a zero channel, and outputs of
+// kStreamMinBytes and more (streaming stores), per channel and per tensor.
+TEST(FakeQuantFloatWithoutZeroChannelAndStreamed) {
+  std::mt19937_64 rng(5);
+  const int64_t streamed_rows = kStreamMinBytes / sizeof(float) / 1024 + 3;
+  for (const ChannelView& v : {ChannelView{600, 300, 1}, ChannelView{3, 257, 1},
+                               ChannelView{streamed_rows, 1024, 1}}) {
+    CheckFakeQuantOne<GridStep::kMultiplyByInverse, float>(v, rng, false, 8, false,
+                                                           /*zero_channel=*/false);
+  }
+  CheckFakeQuantOne<GridStep::kMultiplyByInverse, float>(ChannelView{streamed_rows, 1024, 1},
+                                                         rng, false, 8, false);
+  const ChannelView flat{1, 1, streamed_rows * 1024};
+  CheckFakeQuantOne<GridStep::kDivideByScale, float>(flat, rng, false, 8, false);
+  CheckFakeQuantOne<GridStep::kMultiplyByInverse, float>(flat, rng, true, 8, false);
+}
 TEST(FakeQuantDouble) { CheckFakeQuant<double>(); }
 TEST(FakeQuantHalf) { CheckFakeQuant<Half>(); }
 TEST(FakeQuantBFloat16) { CheckFakeQuant<BFloat16>(); }
