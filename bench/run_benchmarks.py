@@ -579,12 +579,12 @@ MISS_NOTES = [
     "range); a row-tile helper shared with the FakeQuant loop, written "
     "with lambdas, did not vectorise with GCC 12 (15 instructions per "
     "element on the FakeQuant forward) and was reverted.",
-    "**FakeQuantWithMinMaxVarsGradient (per tensor), 16M.** Its loop did "
-    "not change (only streaming stores at 16M). Runs of the same code: "
-    "1.16x (full run at 01:55 UTC), 1.53x (the 02:09 run), and 0.95-1.02x "
-    "in three of four graph-mode A/B pairs against the floor at 02:14 (one "
-    "pair caught a burst of load at 1.48x): the shared machine's noise, "
-    "which a 0.6 s case with 11 rounds does not average out.",
+    "**Per-tensor ops at 16M against TF (graph mode).** The per-tensor "
+    "loops are copies of TF's at the memory floor; between processes the "
+    "floor itself moved from 4.7 to 6.4 ms on this shared machine (A/B "
+    "pairs with TF_QDQ_NO_STREAM=1, 05:18 UTC: ours/TF 0.96-1.03 with "
+    "streaming stores, 0.98-1.01 without), which a 0.6 s case with 11 "
+    "rounds does not average out.",
     "**1K eager, the FakeQuant ops (1.0-1.15x TF).** TF's eager runtime "
     "charges a type attr: a scratch op library with one kernel registered "
     "twice, with and without `T`, measured 6.04-6.28 us with `T` and "
@@ -593,8 +593,13 @@ MISS_NOTES = [
     "no difference). TF's FakeQuant ops have no `T`; ours keep it (graphs "
     "and SavedModels name it). The Python layer was trimmed (the fast path "
     "called inline: -0.3 us; exact QDQ attrs skip TF's make_*: -1.0 us). "
-    "What would remove the rest: float-only internal ops without `T` for "
-    "the eager fast path (op, kernel and gradient registrations).",
+    "Then float-only twins of the FakeQuant ops without `T` "
+    "(TfQdq>...Float), which the eager fast path runs for float32: ours/TF "
+    "over 12 alternating processes per side went 1.12 -> 1.08 (Args), 1.11 "
+    "-> 1.07 (Vars), 1.12 -> 1.07 (Vars gradient); the twin itself is "
+    "within 0.1-0.3 us of TF's op. What is left (0.6-0.9 us) is our Python "
+    "layer above TF's generated wrapper: the attr checks, the eager guard "
+    "and the dtype test that picks the twin.",
     "**16-bit at half of float32's time (eager).** The 16-bit loops did "
     "not change (no streaming stores: their outputs go through an L1 "
     "conversion buffer); float32 at 16M got faster with streaming stores, "
