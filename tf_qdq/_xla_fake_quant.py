@@ -83,7 +83,6 @@ def _fake_quantize(xc, n, divide):
 
 def _fake_quant_forward(x, mn, mx, num_bits, narrow_range, divide,
                         zero_range_rule):
-  c = compute_dtype(x.dtype)
   n = _Nudged(to_compute(mn), to_compute(mx), num_bits, narrow_range)
   out = _fake_quantize(to_compute(x), n, divide)
   if zero_range_rule:
@@ -104,7 +103,6 @@ def _fake_quant_masks(x, n):
 def _fake_quant_gradient(gradients, x, mn, mx, num_bits, narrow_range, sums):
   """(wrt_input,) for Args, (wrt_input, wrt_min, wrt_max) for Vars (sums
   "flat") and PerChannel (sums "columns")."""
-  c = compute_dtype(x.dtype)
   n = _Nudged(to_compute(mn), to_compute(mx), num_bits, narrow_range)
   g = to_compute(gradients)
   between, below, above = _fake_quant_masks(x, n)
@@ -128,7 +126,6 @@ def _fake_quant_gradient_transpose(d_input, d_min, d_max, x, mn, mx, num_bits,
                                    narrow_range, zero_range_rule):
   """Transpose of gradients -> (g*between, sum(g*below), sum(g*above)); the
   range sums of a channel broadcast back over its elements."""
-  c = compute_dtype(x.dtype)
   n = _Nudged(to_compute(mn), to_compute(mx), num_bits, narrow_range)
   between, below, above = _fake_quant_masks(x, n)
   d = to_compute(d_input) * between
