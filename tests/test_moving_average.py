@@ -136,6 +136,8 @@ def _raw(x, **attrs):
 
 def test_bad_attrs_and_states_raise_named_errors():
   x = tf.constant([0.5, -0.5])
+  with pytest.raises(ValueError, match="ActivationQuantizer: activation must be one of"):
+    qk.ActivationQuantizer()(x, training=True, activation="gelu")
   with pytest.raises(tf.errors.InvalidArgumentError, match=r"momentum must be in \[0, 1\], got 1.5"):
     _raw(x, momentum=1.5)
   with pytest.raises(tf.errors.InvalidArgumentError, match="num_bits must be between 2 and 16"):

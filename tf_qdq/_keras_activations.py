@@ -172,12 +172,13 @@ class ActivationQuantizer(keras.layers.Layer):
   def call(self, inputs, training=None, activation="linear"):
     """`activation`: "relu" or "relu6" is applied to `inputs` first (the
     activation an int8 op fuses before its output quantizer)."""
-    check_activation(activation)
-    if training and self.range_mode == "moving_average" and (
-        export_state() is None and _fused_update_runs()):
+    check_activation(activation, "ActivationQuantizer")
+    exporting = export_state() is not None
+    if (training and self.range_mode == "moving_average" and not exporting
+        and _fused_update_runs()):
       return self._fused_update_and_quantize(inputs, activation)
     inputs = apply_activation(inputs, activation)
-    if export_state() is not None:
+    if exporting:
       return builtin_fake_quant(inputs, *self.range(), num_bits=self.num_bits)
     dtype = inputs.dtype
     if training and self.range_mode == "moving_average":
@@ -198,10 +199,9 @@ class ActivationQuantizer(keras.layers.Layer):
     y, new_min, new_max, initialized, _, _ = (
         _ops.tf_qdq_fake_quant_with_moving_average(
             inputs=x, min=self.min.value, max=self.max.value,
-            activation=activation,
             initialized=self.initialized.value, num_bits=self.num_bits,
-            momentum=self.momentum, non_negative=self.non_negative,
-            symmetric=self.symmetric))
+            activation=activation, momentum=self.momentum,
+            non_negative=self.non_negative, symmetric=self.symmetric))
     self.min.assign(new_min)
     self.max.assign(new_max)
     self.initialized.assign(initialized)
@@ -243,10 +243,12 @@ class ActivationQuantizer(keras.layers.Layer):
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
 
 
-def check_activation(activation):
+def check_activation(activation, owner):
+  """ValueError naming `owner` (the layer) unless `activation` is one of
+  FUSED_ACTIVATIONS."""
   if activation not in FUSED_ACTIVATIONS:
-    raise ValueError(f"activation must be one of {FUSED_ACTIVATIONS}, got "
-                     f"{activation!r}.")
+    raise ValueError(f"{owner}: activation must be one of "
+                     f"{FUSED_ACTIVATIONS}, got {activation!r}.")
 
 
 def apply_activation(y, activation):

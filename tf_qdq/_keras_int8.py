@@ -40,8 +40,8 @@ import numpy as np
 import tensorflow as tf
 
 from tf_qdq._keras_activations import ActivationQuantizer
-from tf_qdq._keras_activations import FUSED_ACTIVATIONS
 from tf_qdq._keras_activations import apply_activation
+from tf_qdq._keras_activations import check_activation
 from tf_qdq._keras_activations import export_state
 from tf_qdq._keras_layers import fake_quant_kernel
 from tf_qdq._keras_layers import kernel_variable
@@ -108,9 +108,7 @@ class QuantizedLayer(keras.layers.Layer):
     if type(layer) not in QUANTIZABLE_LAYERS:  # pylint: disable=unidiomatic-typecheck
       raise ValueError(f"QuantizedLayer: {type(layer).__name__} is not one of "
                        f"{sorted(t.__name__ for t in QUANTIZABLE_LAYERS)}.")
-    if activation not in FUSED_ACTIVATIONS:
-      raise ValueError(f"QuantizedLayer: activation must be one of "
-                       f"{FUSED_ACTIVATIONS}, got {activation!r}.")
+    check_activation(activation, "QuantizedLayer")
     if not 2 <= int(num_bits) <= 8:
       raise ValueError(f"QuantizedLayer: num_bits must be in [2, 8] (int8 "
                        f"weights), got {num_bits}.")

@@ -210,7 +210,7 @@ class _Rebuild:
     act = activation_name(op)
     last = node
     batch_norm = None
-    fused = act if act in _int8.FUSED_ACTIVATIONS else "linear"
+    fused = act if act in _activations.FUSED_ACTIVATIONS else "linear"
     if act == "linear":
       follower = sole_consumer(node.output_tensors[0])
       if (follower is not None and
@@ -236,7 +236,7 @@ class _Rebuild:
         copy, batch_norm=bn_copy, activation=fused,
         use_bias=op.use_bias, num_bits=self.num_bits,
         per_channel=self.per_channel, freeze_bn_delay=self.freeze_bn_delay,
-        quantize_output=not (act in _int8.FUSED_ACTIVATIONS and
+        quantize_output=not (act in _activations.FUSED_ACTIVATIONS and
                              _feeds_concatenate(last.output_tensors[0],
                                                 sole_consumer)),
         symmetric_output=self.symmetric, dtype=op.dtype_policy,
@@ -251,7 +251,7 @@ class _Rebuild:
       self.folded.append(batch_norm.name)
     self.weight_sources.append((wrapper, (op, batch_norm)))
     out = wrapper(*args, **kwargs)
-    if act not in _int8.FUSED_ACTIVATIONS and act is not None:
+    if act not in _activations.FUSED_ACTIVATIONS and act is not None:
       activation = L.Activation(act, name=self.unique(f"{op.name}_activation"),
                                 dtype=op.dtype_policy)
       out = self.quantizer(act, name=f"{op.name}_activation_quant",

@@ -229,7 +229,6 @@ TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxVarsPerChannelGradient",
 #undef TF_QDQ_FAKE_QUANT_ARGS_GRADIENT_SIGNATURE
 #undef TF_QDQ_FAKE_QUANT_ARGS_SIGNATURE
 #undef TF_QDQ_FAKE_QUANT_ARGS_ATTRS
-#undef TF_QDQ_FAKE_QUANT_ATTRS
 
 // tf_qdq's own ops, not TF's: a training step of tf_qdq.keras'
 // ActivationQuantizer in one kernel (cc/core/moving_average.h). The input
@@ -241,8 +240,7 @@ TF_QDQ_REGISTER_FAKE_QUANT_OP("FakeQuantWithMinMaxVarsPerChannelGradient",
 // with respect to the input, through the activation). CPU only: the layer
 // builds the equivalent TF-op composition elsewhere.
 REGISTER_OP("TfQdq>FakeQuantWithMovingAverage")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
+    TF_QDQ_FAKE_QUANT_ATTRS
     .Attr("activation: {'linear', 'relu', 'relu6'} = 'linear'")
     .Attr("momentum: float = 0.99")
     .Attr("non_negative: bool = false")
@@ -267,8 +265,7 @@ REGISTER_OP("TfQdq>FakeQuantWithMovingAverage")
     });
 
 REGISTER_OP("TfQdq>FakeQuantWithMovingAverageGradient")
-    .Attr("num_bits: int = 8")
-    .Attr("narrow_range: bool = false")
+    TF_QDQ_FAKE_QUANT_ATTRS
     .Attr("activation: {'linear', 'relu', 'relu6'} = 'linear'")
     .Attr("T: {bfloat16, half, float, double} = DT_FLOAT")
     .Input("gradients: T")
@@ -284,6 +281,8 @@ REGISTER_OP("TfQdq>FakeQuantWithMovingAverageGradient")
       c->set_output(0, inputs);
       return Status();
     });
+
+#undef TF_QDQ_FAKE_QUANT_ATTRS
 
 }  // namespace
 }  // namespace tf_qdq

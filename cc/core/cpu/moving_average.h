@@ -82,6 +82,7 @@ void MovingAverageFakeQuantCpu(const MovingAverageFakeQuantArgs<T>& args, Worksp
   *args.updated = step.range;
   *args.grid_min = StoreAs<T>(step.grid_min);
   *args.grid_max = StoreAs<T>(step.grid_max);
+  // The Vars formula (contract/fake_quant.h: GridStepOf(FakeQuantOp::kVars)).
   FakeQuantForwardCpu<GridStep::kDivideByScale>(args.quantize, ws, pfor);
 }
 
