@@ -18,6 +18,9 @@ test)
   # 1. cc_tests, plain and sanitized (separate output trees: k8-opt, k8-opt-asan).
   "$BAZEL" test "$@" //cc/tests:all
   "$BAZEL" test --config=asan "$@" //cc/tests:all
+  #    The CPU loops again with the AVX-512 paths switched off: a machine with
+  #    AVX-512 runs the AVX ones only here (cpu_loops_test checks bits, not ISA).
+  "$BAZEL" test --test_env=TF_QDQ_NO_AVX512=1 "$@" //cc/tests:cpu_loops_test
   # 2. tf_qdq._core built with -fsanitize=address,undefined, in a copy of the
   #    tf_qdq package (the installed wheel's, else the source tree's staged one),
   #    under tests/core/test_core_cpu.py. Python itself is not instrumented, so
