@@ -234,6 +234,11 @@ def report(ours, theirs, out, load):
   with open(os.path.join(out, "qat_step.json"), "w", encoding="utf-8") as f:
     json.dump({"tf_qdq": ours, "tfmot": theirs, "load_average": load}, f,
               indent=1)
+  # benchmarks.md shows the same table (its section between the markers).
+  from _marked import QAT_STEP_END, QAT_STEP_START, replace_marked  # pylint: disable=import-outside-toplevel
+  body = text.split("\n", 1)[1]
+  replace_marked(os.path.join(out, "benchmarks.md"), QAT_STEP_START,
+                 QAT_STEP_END, body + "\nRaw numbers: [qat_step.json](qat_step.json).")
   print(text)
 
 
