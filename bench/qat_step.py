@@ -31,6 +31,8 @@ import subprocess
 import sys
 import time
 
+from _marked import QAT_STEP_END, QAT_STEP_START, replace_marked
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TFMOT_VENV = os.path.join(ROOT, "build", "tfmot-venv")
 TFMOT_REQUIREMENTS = ["tensorflow==2.21.0", "tf_keras==2.21.0",
@@ -235,7 +237,6 @@ def report(ours, theirs, out, load):
     json.dump({"tf_qdq": ours, "tfmot": theirs, "load_average": load}, f,
               indent=1)
   # benchmarks.md shows the same table (its section between the markers).
-  from _marked import QAT_STEP_END, QAT_STEP_START, replace_marked  # pylint: disable=import-outside-toplevel
   body = text.split("\n", 1)[1]
   replace_marked(os.path.join(out, "benchmarks.md"), QAT_STEP_START,
                  QAT_STEP_END, body + "\nRaw numbers: [qat_step.json](qat_step.json).")
