@@ -1,6 +1,6 @@
 """Shared pytest setup: says which tf_qdq the tests exercise (the installed
 wheel under `make test`, the source tree under `python -m pytest` from the
-repository root)."""
+repository root) and on which CPU features they ran."""
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -14,5 +14,6 @@ def pytest_report_header(config):
     tf_version = tf.__version__
   except ImportError:  # tests/core/test_core_gpu.py runs without TensorFlow
     tf_version = "not installed"
-  return (f"tf_qdq {tf_qdq.__version__} from {os.path.dirname(tf_qdq.__file__)}; "
-          f"TensorFlow {tf_version}")
+  from _onnxruntime import cpu_summary  # pylint: disable=import-outside-toplevel
+  return [f"tf_qdq {tf_qdq.__version__} from {os.path.dirname(tf_qdq.__file__)}; "
+          f"TensorFlow {tf_version}", cpu_summary()]

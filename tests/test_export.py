@@ -2,7 +2,8 @@
 the Keras QAT model in inference mode, on held-out data.
 
 * LiteRT (ai_edge_litert), with XNNPACK and with the reference kernels;
-* onnxruntime;
+* onnxruntime, at its default optimizations and with them off, on this CPU
+  and on an emulated AVX2 CPU without VNNI (tests/_onnxruntime.py);
 * a fresh Python process that never imports tf_qdq (the stock SavedModel),
   bit for bit.
 The agreement printed per model (pytest -s) is what the README reports."""
@@ -18,6 +19,7 @@ import tensorflow as tf
 import tf_qdq.keras as qk
 from tf_qdq._keras_export import litert_float_ops
 from tf_qdq.export import tf_qdq_ops_in as rewrite_ops_in
+import _onnxruntime as _ort
 from _qat_models import ARCHITECTURES, agreement, data, output_step, trained_qat
 
 _TRAINED = {}
@@ -178,29 +180,149 @@ def test_stock_saved_model_is_bit_identical_without_tf_qdq(name, tmp_path):
   np.testing.assert_array_equal(out.view(np.uint32), reference.view(np.uint32))
 
 
+def _weight_storage(proto):
+  """{weight name: (integer dtype, zero points, integers)} of the per-channel
+  weight DequantizeLinear nodes the ONNX export writes."""
+  from onnx import numpy_helper
+  inits = {i.name: numpy_helper.to_array(i) for i in proto.graph.initializer}
+  return {n.output[0]: (inits[n.input[0]].dtype, inits[n.input[2]],
+                        inits[n.input[0]])
+          for n in proto.graph.node
+          if n.op_type == "DequantizeLinear" and n.name.endswith("_dequantize")}
+
+
+def _check_onnxruntime(label, path, qat, tmp_path, record_property,
+                       emulated=False):
+  """onnxruntime at its default optimizations and with them off, on this CPU
+  or on the emulated AVX2 one: each must agree with the QAT model."""
+  x, reference = _held_out(qat)
+  where = f"emulated {_ort.EMULATED_CPU}" if emulated else "this CPU"
+  record_property("cpu", _ort.cpu_summary())
+  outputs = _ort.run(path, x, tmp_path, emulated=emulated)
+  for level in _ort.LEVELS:
+    worst, within = _check_agreement(
+        f"{label} onnxruntime ({level}, {where})", reference, outputs[level],
+        output_step(qat))
+    record_property(f"{level} {where}", f"max {worst:.2f}, {within:.2%}")
+
+
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
-def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path):
+def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path, record_property):
   import onnx
-  import onnxruntime as ort
   _, qat = _trained(name)
   path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
                    verbose=False)
   proto = onnx.load(path)
   ops = [n.op_type for n in proto.graph.node]
   assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
-  per_channel = [n for n in proto.graph.node if n.op_type == "DequantizeLinear"
-                 and n.name.endswith("_dequantize")]
-  assert len(per_channel) == len(qat.quantized_layers)
-  session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-  x, reference = _held_out(qat)
-  out = session.run(None, {session.get_inputs()[0].name: x})[0]
-  _check_agreement(f"{name} onnxruntime", reference, out, output_step(qat))
+  storage = _weight_storage(proto)
+  assert len(storage) == len(qat.quantized_layers)
+  # Full 8-bit grids go out as uint8 with zero point 128 (weight_dtype
+  # "auto"): the kernels onnxruntime then picks never saturate.
+  for weight, (dtype, zero, _) in storage.items():
+    assert dtype == np.uint8 and np.all(zero == 128), weight
+  _check_onnxruntime(name, path, qat, tmp_path, record_property)
+  _check_onnxruntime(name, path, qat, tmp_path, record_property,
+                     emulated=True)
 
 
-def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path):
-  """For TensorRT: int8 Q/DQ with zero point 0 everywhere."""
+@pytest.mark.parametrize("name", ["mlp", "mobilenet_v2_style"])
+def test_onnx_seven_bit_weights_are_int8_and_agree_on_every_cpu(
+    name, tmp_path, record_property):
+  """quantize_model(num_bits=7): int8 weights in [-63, 63], which
+  onnxruntime's fast uint8 x int8 kernels compute exactly without VNNI."""
   import onnx
-  import onnxruntime as ort
+  _, qat = _trained(name, num_bits=7)
+  path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
+                   verbose=False)
+  storage = _weight_storage(onnx.load(path))
+  assert len(storage) == len(qat.quantized_layers)
+  for weight, (dtype, zero, ints) in storage.items():
+    assert dtype == np.int8 and not zero.any(), weight
+    assert np.abs(ints.astype(np.int32)).max() == 63, weight
+  _check_onnxruntime(f"{name} 7-bit", path, qat, tmp_path, record_property)
+  _check_onnxruntime(f"{name} 7-bit", path, qat, tmp_path, record_property,
+                     emulated=True)
+
+
+def test_onnx_int8_weights_on_the_full_grid_warn(tmp_path):
+  import onnx
+  _, qat = _trained("mlp")
+  with pytest.warns(UserWarning, match=r"without VNNI.*num_bits=7"):
+    path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
+                     weight_dtype="int8", verbose=False)
+  for weight, (dtype, zero, ints) in _weight_storage(onnx.load(path)).items():
+    assert dtype == np.int8 and not zero.any(), weight
+    assert np.abs(ints.astype(np.int32)).max() == 127, weight
+  with pytest.raises(ValueError, match="weight_dtype must be one of"):
+    qk.export(qat, str(tmp_path / "b.onnx"), format="onnx",
+              weight_dtype="int4", verbose=False)
+
+
+def _pair_sum_model(path, weight_dtype):
+  """MatMul of uint8 activations by a weight column of 127s (as int8, or as
+  uint8 with zero point 128), through Q/DQ: an input of 255s makes each
+  VPMADDUBSW pair sum 2 * 255 * 127, past int16."""
+  import onnx
+  from onnx import TensorProto, helper, numpy_helper
+  rng = np.random.default_rng(0)
+  ints = rng.integers(-127, 128, size=(64, 16))
+  ints[:, 0] = 127
+  if weight_dtype == "int8":
+    weights, zero = ints.astype(np.int8), np.zeros(16, np.int8)
+  else:
+    weights, zero = (ints + 128).astype(np.uint8), np.full(16, 128, np.uint8)
+  initializers = [
+      numpy_helper.from_array(np.float32(1 / 255), "x_scale"),
+      numpy_helper.from_array(np.uint8(0), "x_zero"),
+      numpy_helper.from_array(weights, "w"),
+      numpy_helper.from_array(np.full(16, 0.01, np.float32), "w_scale"),
+      numpy_helper.from_array(zero, "w_zero"),
+      numpy_helper.from_array(np.float32(0.05), "y_scale"),
+      numpy_helper.from_array(np.uint8(128), "y_zero")]
+  nodes = [
+      helper.make_node("QuantizeLinear", ["x", "x_scale", "x_zero"], ["xq"]),
+      helper.make_node("DequantizeLinear", ["xq", "x_scale", "x_zero"],
+                       ["xd"]),
+      helper.make_node("DequantizeLinear", ["w", "w_scale", "w_zero"], ["wd"],
+                       axis=1),
+      helper.make_node("MatMul", ["xd", "wd"], ["y"]),
+      helper.make_node("QuantizeLinear", ["y", "y_scale", "y_zero"], ["yq"]),
+      helper.make_node("DequantizeLinear", ["yq", "y_scale", "y_zero"],
+                       ["out"])]
+  graph = helper.make_graph(
+      nodes, "pair_sums",
+      [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 64])],
+      [helper.make_tensor_value_info("out", TensorProto.FLOAT, [8, 16])],
+      initializers)
+  model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+  model.ir_version = 8
+  onnx.save(model, path)
+  return path
+
+
+def test_emulated_cpu_runs_the_saturating_kernels(tmp_path):
+  """The control for the emulated runs above: on the emulated AVX2 CPU,
+  onnxruntime's fused kernel gets a saturating product wrong with int8
+  weights (so the emulation reaches the pre-VNNI kernels, and the tests above
+  could fail), and right with the same grid stored as uint8."""
+  x = np.ones((8, 64), np.float32)
+  steps = {}
+  for dtype in ("int8", "uint8"):
+    path = _pair_sum_model(str(tmp_path / f"{dtype}.onnx"), dtype)
+    out = _ort.run(path, x, tmp_path, emulated=True)
+    steps[dtype] = np.abs(out["default"] - out["disable_all"]).max() / 0.05
+  print(f"\npair-sum control on emulated {_ort.EMULATED_CPU}: int8 weights "
+        f"{steps['int8']:.0f} steps off, uint8 {steps['uint8']:.0f}")
+  assert steps["int8"] > 10, steps
+  assert steps["uint8"] <= 1.0 + 1e-4, steps
+
+
+def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path,
+                                                          record_property):
+  """For TensorRT: int8 Q/DQ with zero point 0 everywhere. Its weights are
+  7-bit, the grid that onnxruntime computes right on CPUs without VNNI."""
+  import onnx
   from onnx import numpy_helper
   from _qat_models import ARCHITECTURES as archs
   import keras
@@ -212,7 +334,8 @@ def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path):
   with pytest.raises(ValueError, match="symmetric_activations=True"):
     qk.export(asymmetric, str(tmp_path / "a.onnx"), format="onnx",
               symmetric_activations=True, verbose=False)
-  qat = qk.quantize_model(model, symmetric_activations=True, verbose=False)
+  qat = qk.quantize_model(model, symmetric_activations=True, num_bits=7,
+                          verbose=False)
   qat.compile(keras.optimizers.Adam(1e-3),
               keras.losses.SparseCategoricalCrossentropy(from_logits=True))
   qat.fit(x, y, epochs=2, batch_size=32, verbose=0)
@@ -231,15 +354,26 @@ def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path):
   for node in qdq:
     zero = inits[node.input[2]]
     assert zero.dtype == np.int8 and not zero.any(), node.name
-  session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
-  held, reference = _held_out(qat)
-  out = session.run(None, {session.get_inputs()[0].name: held})[0]
-  _check_agreement("mobilenet_v2_style onnxruntime, symmetric", reference,
-                   out, output_step(qat))
+  _check_onnxruntime("mobilenet_v2_style symmetric 7-bit", path, qat,
+                     tmp_path, record_property)
+  _check_onnxruntime("mobilenet_v2_style symmetric 7-bit", path, qat,
+                     tmp_path, record_property, emulated=True)
   # The same symmetric model ships to LiteRT too (zero point 0 is legal).
+  held, reference = _held_out(qat)
   tflite = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
   _check_agreement("mobilenet_v2_style LiteRT, symmetric", reference,
                    qk.run_litert(tflite, held), output_step(qat))
+  # Symmetric activations take int8 weights (TensorRT's form): a full 8-bit
+  # grid is kept, and the export says what it costs on CPUs without VNNI.
+  eight_bit = qk.quantize_model(model, symmetric_activations=True,
+                                verbose=False)
+  eight_bit(x, training=True)
+  with pytest.warns(UserWarning, match=r"without VNNI.*num_bits=7"):
+    qk.export(eight_bit, str(tmp_path / "s8.onnx"), format="onnx",
+              symmetric_activations=True, verbose=False)
+  with pytest.raises(ValueError, match="uint8.*symmetric_activations"):
+    qk.export(eight_bit, str(tmp_path / "u8.onnx"), format="onnx",
+              symmetric_activations=True, weight_dtype="uint8", verbose=False)
 
 
 def test_keras_model_export_ships_the_int8_model_too(tmp_path):

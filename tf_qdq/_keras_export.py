@@ -276,7 +276,12 @@ def export(model, filepath, format="litert", verbose=True,  # pylint: disable=re
       "onnx": through tf2onnx (`opset`, default 13); with
       `symmetric_activations=True` (a model from quantize_model(...,
       symmetric_activations=True)) every QuantizeLinear/DequantizeLinear is
-      int8 with zero point 0, as TensorRT requires.
+      int8 with zero point 0, as TensorRT requires. `weight_dtype`: "auto"
+      (default) stores weights on a grid of 7 bits or fewer as int8 and full
+      8-bit grids as uint8 with zero point 128, so that onnxruntime's
+      default kernels compute them exactly on x86 CPUs without VNNI too
+      (int8 with symmetric activations, with a warning); "int8" or "uint8"
+      for every weight. See tf_qdq._keras_onnx.
     verbose: print what was written.
     input_signature: tf.TensorSpecs for the inputs (default: the model's
       inputs, batch dimension free).

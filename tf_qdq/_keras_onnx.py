@@ -4,14 +4,43 @@ tf2onnx turns each FakeQuantWithMinMaxVars (8 bits, full range, constant
 scalar range: what ActivationQuantizer exports) into QuantizeLinear +
 DequantizeLinear with the same scale and zero point. The kernels arrive as
 float constants already on their per-channel grids; a last pass stores each
-as int8 with a per-channel DequantizeLinear (opset >= 13), the QDQ form that
-onnxruntime and TensorRT run as int8 convolutions and matmuls.
+as an 8-bit integer initializer with a per-channel DequantizeLinear (opset >=
+13), the QDQ form that onnxruntime and TensorRT run as integer convolutions
+and matmuls.
+
+Which 8-bit type a weight is stored in decides whether onnxruntime computes it
+right on every x86 CPU. Without VNNI (SSE4.1, AVX2 and AVX-512 CPUs before
+Cascade Lake / Zen 4) onnxruntime's fused uint8 x int8 kernels multiply with
+VPMADDUBSW, which adds two adjacent uint8 x int8 products into a saturating
+int16: 2 * 255 * 127 = 64770 does not fit in 32767, so a full 8-bit weight
+grid can give wrong outputs there (measured: 39 output steps on an MLP), while
+the same file is exact on a VNNI CPU and with the optimizations off. Two
+encodings never saturate:
+* weights on a 7-bit grid, |q| <= 63 (2 * 255 * 63 = 32130): a model trained
+  with quantize_model(..., num_bits=7); stored as int8, the fast kernels;
+* uint8 weights with zero point 128 (the same grid, shifted): onnxruntime runs
+  them on its uint8 x uint8 kernels, which widen to int16 before multiplying.
+  Exact on every CPU, and slower (docs/benchmarks.md "ONNX weights").
+`weight_dtype="auto"` (the default) picks int8 where the grid allows and uint8
+for full 8-bit grids, so the shipped file equals the QAT model everywhere.
 """
 import os
 
 import numpy as np
 
 _WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "MatMul": 1, "Gemm": 1}
+
+WEIGHT_DTYPES = ("auto", "int8", "uint8")
+
+# The largest |integer weight| whose products with uint8 activations cannot
+# saturate VPMADDUBSW's int16 pair sums: 2 * 255 * 63 = 32130 <= 32767.
+PAIR_SUM_SAFE_LEVELS = 63
+
+_SATURATION_FIX = (
+    "onnxruntime's default kernels on x86 CPUs without VNNI (AVX2, SSE4.1, "
+    "AVX-512 before VNNI) saturate int16 pair sums on full 8-bit int8 weights "
+    "and give wrong outputs there. Train with tf_qdq.keras.quantize_model("
+    "model, num_bits=7) (7-bit weights: int8, exact and fast on every CPU)")
 
 
 def _check_quantizers(model, symmetric):
@@ -81,10 +110,20 @@ def _per_channel_grid(w):
   return None
 
 
-def _quantize_weights(proto):
-  """Replaces float weight initializers on a per-channel grid by int8
-  initializers and a DequantizeLinear. Returns how many were replaced and the
-  names of weights that were not on a grid."""
+def _stored_weights(ints, dtype):
+  """The integer grid `ints` as `dtype` ("int8" or "uint8"), and its zero
+  point: int8 as it is with zero point 0; uint8 shifted by 128, zero point 128
+  (q - 128 is the same integer, so DequantizeLinear gives the same floats)."""
+  if dtype == "int8":
+    return ints.astype(np.int8), 0
+  return (ints.astype(np.int16) + 128).astype(np.uint8), 128
+
+
+def _quantize_weights(proto, storage):
+  """Replaces float weight initializers on a per-channel grid by 8-bit integer
+  initializers and a DequantizeLinear; `storage(name, ints)` says "int8" or
+  "uint8" for each. Returns how many were replaced and the names of weights
+  that were not on a grid."""
   import onnx  # pylint: disable=import-outside-toplevel
   from onnx import helper, numpy_helper  # pylint: disable=import-outside-toplevel
   graph = proto.graph
@@ -106,15 +145,17 @@ def _quantize_weights(proto):
         skipped.append(name)
       else:
         ints, scale, axis = grid
+        stored, zero = _stored_weights(ints, storage(name, ints))
         graph.initializer.remove(inits[name])
         graph.initializer.extend([
-            numpy_helper.from_array(ints, f"{name}_int8"),
+            numpy_helper.from_array(stored, f"{name}_quantized"),
             numpy_helper.from_array(scale, f"{name}_scale"),
-            numpy_helper.from_array(np.zeros_like(scale, np.int8),
+            numpy_helper.from_array(np.full(scale.shape, zero, stored.dtype),
                                     f"{name}_zero_point")])
         new_nodes.append(helper.make_node(
             "DequantizeLinear",
-            [f"{name}_int8", f"{name}_scale", f"{name}_zero_point"], [name],
+            [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
+            [name],
             axis=axis, name=f"{name}_dequantize"))
         replaced += 1
     new_nodes.append(node)
@@ -124,8 +165,35 @@ def _quantize_weights(proto):
   return replaced, skipped
 
 
+def _storage_policy(weight_dtype, symmetric_activations):
+  """`storage(name, ints)` for _quantize_weights, and the lists it fills: the
+  weights stored as uint8, and the int8 ones that can saturate."""
+  if weight_dtype not in WEIGHT_DTYPES:
+    raise ValueError(f"tf_qdq.keras.export(format='onnx'): weight_dtype must "
+                     f"be one of {WEIGHT_DTYPES}, got {weight_dtype!r}.")
+  if weight_dtype == "uint8" and symmetric_activations:
+    raise ValueError(
+        "tf_qdq.keras.export(format='onnx'): weight_dtype='uint8' with "
+        "symmetric_activations=True would pair int8 activations with uint8 "
+        "weights, which onnxruntime's integer kernels do not take; train with "
+        "tf_qdq.keras.quantize_model(model, symmetric_activations=True, "
+        "num_bits=7) and export with weight_dtype='int8'.")
+  as_uint8, saturating = [], []
+
+  def storage(name, ints):
+    safe = int(np.abs(ints).max(initial=0)) <= PAIR_SUM_SAFE_LEVELS
+    if weight_dtype == "uint8" or (weight_dtype == "auto" and not safe
+                                   and not symmetric_activations):
+      as_uint8.append(name)
+      return "uint8"
+    if not safe:
+      saturating.append(name)
+    return "int8"
+  return storage, as_uint8, saturating
+
+
 def export_onnx(model, filepath, input_signature, verbose, concrete_function,
-                opset=13, symmetric_activations=False):
+                opset=13, symmetric_activations=False, weight_dtype="auto"):
   """See tf_qdq.keras.export."""
   import warnings  # pylint: disable=import-outside-toplevel
   try:
@@ -137,12 +205,14 @@ def export_onnx(model, filepath, input_signature, verbose, concrete_function,
   if int(opset) < 13:
     raise ValueError("tf_qdq.keras.export(format='onnx'): per-channel "
                      f"DequantizeLinear needs opset >= 13, got {opset}.")
+  storage, as_uint8, saturating = _storage_policy(weight_dtype,
+                                                  symmetric_activations)
   _check_quantizers(model, symmetric_activations)
   serve, _ = concrete_function(model, input_signature)
   signature = serve.input_signature
   proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature,
                                            opset=int(opset))
-  replaced, skipped = _quantize_weights(proto)
+  replaced, skipped = _quantize_weights(proto, storage)
   if symmetric_activations:
     _zero_point_zero(proto)
     onnx.checker.check_model(proto)
@@ -150,8 +220,21 @@ def export_onnx(model, filepath, input_signature, verbose, concrete_function,
     warnings.warn("tf_qdq.keras.export(format='onnx'): weights "
                   f"{skipped} are not on a per-channel int8 grid and stay "
                   "float.", stacklevel=3)
+  if saturating:
+    alternative = "" if symmetric_activations else (
+        ", or export with weight_dtype='auto' (uint8 weights)")
+    warnings.warn(
+        f"tf_qdq.keras.export(format='onnx'): weights {saturating} are int8 "
+        f"on the full 8-bit grid. {_SATURATION_FIX}{alternative}.",
+        stacklevel=3)
   onnx.save(proto, os.fspath(filepath))
   if verbose:
     print(f"tf_qdq.keras.export: wrote {filepath} (ONNX opset {opset}, "
-          f"{replaced} int8 weight tensors)")
+          f"{replaced} weight tensors: {replaced - len(as_uint8)} int8, "
+          f"{len(as_uint8)} uint8)")
+    if as_uint8 and weight_dtype == "auto":
+      print("  full 8-bit weight grids are stored as uint8 (zero point 128), "
+            "which onnxruntime computes exactly on every x86 CPU, on its "
+            "slower uint8 x uint8 kernels; quantize_model(..., num_bits=7) "
+            "keeps int8 weights that are exact and fast everywhere.")
   return filepath

@@ -8,7 +8,8 @@
 #   - npm (and nodejs), for bazelisk, which drives the local Bazel through
 #     USE_BAZEL_VERSION;
 #   - g++, python3-venv and python3-dev (Python.h for the pybind11 module), when the
-#     python3 that makes the .venv lacks them.
+#     python3 that makes the .venv lacks them;
+#   - qemu-user, for the tests: onnxruntime on an emulated CPU without AVX-512/VNNI.
 # The CUDA pieces (headers, ptxas, libdevice, fatbinary) are not system packages: they
 # come from TF's wheel and PyPI (tools/install_cuda_toolchain.sh); no CUDA toolkit needed.
 # Runs apt-get as root, or through sudo. Idempotent: skips what is already there, and
@@ -34,6 +35,10 @@ command -v lld-19 >/dev/null 2>&1 || need_apt+=(lld-19)
 [ -f /usr/lib/llvm-19/lib/clang/19/lib/linux/libclang_rt.fuzzer-x86_64.a ] ||
   need_apt+=(libclang-rt-19-dev)
 command -v g++ >/dev/null 2>&1 || need_apt+=(g++)
+# QEMU's user-mode emulator: the ONNX export tests run onnxruntime on an emulated
+# AVX2 CPU without VNNI, whose int8 kernels differ from a VNNI CPU's
+# (tests/_onnxruntime.py).
+command -v qemu-x86_64 >/dev/null 2>&1 || need_apt+=(qemu-user)
 BAZELISK_PREFIX=/opt/tf-qdq-bazelisk
 if [ ! -x "$BAZELISK_PREFIX/bin/bazelisk" ] && ! command -v npm >/dev/null 2>&1; then
   need_apt+=(npm)
