@@ -3,7 +3,7 @@
 #   make demo    each op beside TF's built-in, then the QAT training demo
 #   make test    build, package, install the wheel into .venv, run the tests
 #   make wheel   dist/tf_qdq-*.whl
-#   make bench   the benchmark suite (docs/benchmarks.md)
+#   make bench   the benchmark suite (docs/benchmarks.md, qat_step.md, onnx_weights.md)
 #   make cc-test the C++ tests, plain and under ASan+UBSan, and tf_qdq._core's tests under ASan+UBSan
 #   make cc-fuzz the libFuzzer target on the core for CC_FUZZ_SECONDS (default 60)
 SHELL := /bin/bash
@@ -86,6 +86,7 @@ cc-fuzz: setup
 bench: install
 	$(PYTHON) bench/run_benchmarks.py
 	$(PYTHON) bench/qat_step.py
+	$(PYTHON) bench/onnx_weights.py
 
 clean:
 	$(BAZEL) clean

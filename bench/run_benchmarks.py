@@ -370,8 +370,17 @@ def machine_info():
     ncpu = len(os.sched_getaffinity(0))
   except AttributeError:
     ncpu = os.cpu_count()
-  simd = [f for f in ("avx512f", "avx512bw", "avx512_bf16", "avx512_fp16",
+  simd = [f for f in ("avx512f", "avx512bw", "avx512_vnni", "avx512_bf16", "avx512_fp16",
                       "avx2", "f16c") if re.search(rf"\b{f}\b", flags)]
+  wide = all(re.search(rf"\b{f}\b", flags)
+             for f in ("avx2", "avx512f", "avx512vl", "avx512dq"))
+  if wide and "TF_QDQ_NO_AVX512" not in os.environ:  # set at all: AVX (blocks.h)
+    isa = ("AVX-512 (tf_qdq's per-channel FakeQuant loops run their AVX-512 "
+           "clones; the other loops are AVX code)")
+  else:
+    isa = ("AVX" + ("2" if "avx2" in simd else "") + " (no AVX-512 path: "
+           + ("TF_QDQ_NO_AVX512 is set" if wide else "the CPU has no AVX-512")
+           + "; every loop runs the build's AVX code)")
   mem = None
   try:
     with open("/proc/meminfo") as f:
@@ -381,7 +390,7 @@ def machine_info():
   except OSError:
     pass
   return {
-      "cpu": model, "nproc": ncpu, "simd": simd, "memory": mem,
+      "cpu": model, "nproc": ncpu, "simd": simd, "isa": isa, "memory": mem,
       "python": platform.python_version(), "numpy": np.__version__,
       "tensorflow": tf.__version__, "tf_qdq": getattr(tf_qdq, "__version__", "?"),
       "tf_qdq_path": os.path.dirname(os.path.abspath(tf_qdq.__file__)),
@@ -617,6 +626,8 @@ def write_markdown(path, meta, results, cases, sizes, dtypes, targets,
       f"- CPU: {m['cpu']}, {m['nproc']} cores available"
       + (f" ({', '.join(m['simd'])})" if m["simd"] else "")
       + (f", {m['memory']} RAM" if m["memory"] else ""))
+  if m.get("isa"):
+    out.append(f"- ISA tf_qdq ran: {m['isa']}")
   out.append(f"- TensorFlow {m['tensorflow']}, tf_qdq {m['tf_qdq']} "
              f"(`{m['tf_qdq_path']}`), Python {m['python']}, NumPy "
              f"{m['numpy']}")
@@ -898,7 +909,8 @@ def main(argv=None):
 
   machine = machine_info()
   print(f"tf-qdq benchmarks: {machine['cpu']}, {machine['nproc']} cores, "
-        f"TF {machine['tensorflow']}, tf_qdq from {machine['tf_qdq_path']}",
+        f"TF {machine['tensorflow']}, tf_qdq from {machine['tf_qdq_path']}\n"
+        f"ISA: {machine['isa']}; CPU flags {' '.join(machine['simd'])}",
         flush=True)
   graph_dtypes = [d for d in dtypes if d in GRAPH_DTYPES] if "graph" in modes else []
   eager_dtypes = dtypes if "eager" in modes else []
