@@ -64,11 +64,11 @@ demo: install
 	$(PYTHON) tools/demo_ops.py
 	@if [ -f examples/qat_digits.py ]; then $(PYTHON) examples/qat_digits.py; fi
 
-# The fuzz test (tests/test_fuzz.py) with many more cases than CI's sample.
+# The fuzz test (tests/ops/test_fuzz.py) with many more cases than CI's sample.
 FUZZ_CASES ?= 2000
 FUZZ_SEED ?= 13
 fuzz: install
-	cd tests && TF_QDQ_FUZZ_CASES=$(FUZZ_CASES) TF_QDQ_FUZZ_SEED=$(FUZZ_SEED) ../$(PYTHON) -m pytest -q -p no:cacheprovider test_fuzz.py
+	cd tests && TF_QDQ_FUZZ_CASES=$(FUZZ_CASES) TF_QDQ_FUZZ_SEED=$(FUZZ_SEED) ../$(PYTHON) -m pytest -q -p no:cacheprovider ops/test_fuzz.py
 
 # C++ tests of cc/core (cc/tests), plain and with --config=asan (AddressSanitizer +
 # UndefinedBehaviorSanitizer), then tf_qdq._core built with both sanitizers under

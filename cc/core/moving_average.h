@@ -4,7 +4,7 @@
 // throughout, one rounding per operation (the build has -ffp-contract=off), in
 // the order of the TF-op composition in tf_qdq/_keras_activations.py, which
 // runs where the fused op cannot (XLA, GPUs, several replicas): the two give the
-// same bits (tests/test_moving_average.py).
+// same bits (tests/keras/test_moving_average.py).
 #ifndef TF_QDQ_CC_CORE_MOVING_AVERAGE_H_
 #define TF_QDQ_CC_CORE_MOVING_AVERAGE_H_
 

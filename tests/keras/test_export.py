@@ -53,6 +53,7 @@ def _check_agreement(label, reference, outputs, step):
   return worst, within
 
 
+@pytest.mark.litert
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_litert_is_fully_int8_and_agrees(name, tmp_path):
   float_model, qat = _trained(name)
@@ -79,6 +80,7 @@ def test_litert_is_fully_int8_and_agrees(name, tmp_path):
   assert between <= 2.0 + 1e-3
 
 
+@pytest.mark.litert
 def test_litert_int8_io_and_interface(tmp_path):
   _, qat = _trained("mlp")
   path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False,
@@ -94,6 +96,7 @@ def test_litert_int8_io_and_interface(tmp_path):
                    output_step(qat))
 
 
+@pytest.mark.litert
 def test_litert_four_bit_conv_weights_stay_on_the_grid(tmp_path):
   float_model, qat = _trained("resnet_style", num_bits=4)
   with pytest.warns(UserWarning, match="8-bit scale") as caught:
@@ -117,6 +120,7 @@ def test_litert_four_bit_conv_weights_stay_on_the_grid(tmp_path):
                    qk.run_litert(path, x), output_step(qat))
 
 
+@pytest.mark.litert
 def test_litert_names_float_islands(tmp_path):
   import keras
   inputs = keras.Input((8,))
@@ -130,6 +134,7 @@ def test_litert_names_float_islands(tmp_path):
     qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
 
 
+@pytest.mark.litert
 def test_export_rejects_models_it_cannot_ship(tmp_path):
   _, qat = _trained("mlp")
   with pytest.raises(ValueError, match="format must be one of"):
@@ -208,6 +213,7 @@ def _check_onnxruntime(label, path, qat, tmp_path, record_property):
   return x, reference
 
 
+@pytest.mark.onnx
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path, record_property):
   import onnx
@@ -226,6 +232,7 @@ def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path, record_property):
   _check_onnxruntime(name, path, qat, tmp_path, record_property)
 
 
+@pytest.mark.onnx
 @pytest.mark.parametrize("name", ["mlp", "mobilenet_v2_style"])
 def test_onnx_seven_bit_weights_are_int8_and_agree_on_every_cpu(
     name, tmp_path, record_property):
@@ -243,6 +250,7 @@ def test_onnx_seven_bit_weights_are_int8_and_agree_on_every_cpu(
   _check_onnxruntime(f"{name} 7-bit", path, qat, tmp_path, record_property)
 
 
+@pytest.mark.onnx
 def test_onnx_int8_weights_on_the_full_grid_warn(tmp_path):
   import onnx
   _, qat = _trained("mlp")
@@ -299,6 +307,7 @@ def _pair_sum_model(path, weight_dtype):
   return path
 
 
+@pytest.mark.onnx
 def test_emulated_cpu_runs_the_saturating_kernels(tmp_path):
   """The control for the emulated runs above: on the emulated AVX2 CPU,
   onnxruntime's fused kernel gets a saturating product wrong with int8
@@ -316,6 +325,8 @@ def test_emulated_cpu_runs_the_saturating_kernels(tmp_path):
   assert steps["uint8"] <= 1.0 + 1e-4, steps
 
 
+@pytest.mark.litert
+@pytest.mark.onnx
 def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path,
                                                           record_property):
   """For TensorRT: int8 Q/DQ with zero point 0 everywhere. Its weights are
@@ -371,6 +382,7 @@ def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path,
               symmetric_activations=True, weight_dtype="uint8", verbose=False)
 
 
+@pytest.mark.litert
 def test_keras_model_export_ships_the_int8_model_too(tmp_path):
   """qat.export(path, format="litert"), Keras' own spelling, on the model
   quantize_model returns and on one reloaded from a .keras file."""
@@ -390,6 +402,7 @@ def test_keras_model_export_ships_the_int8_model_too(tmp_path):
   assert rewrite_ops_in(str(tmp_path / "sm")) == set()
 
 
+@pytest.mark.litert
 def test_export_refuses_an_empty_range(tmp_path):
   import keras
   inputs = keras.Input((4,))
@@ -400,6 +413,7 @@ def test_export_refuses_an_empty_range(tmp_path):
     qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
 
 
+@pytest.mark.litert
 def test_two_inputs_and_a_nested_model_ship(tmp_path):
   """Multi-input functional models and nested Sequentials are rebuilt (the
   nested model inlined) and export like flat ones."""
@@ -431,6 +445,7 @@ def test_two_inputs_and_a_nested_model_ship(tmp_path):
                                 reference.view(np.uint32))
 
 
+@pytest.mark.litert
 def test_conv3d_is_named_before_and_at_litert_export(tmp_path):
   import keras
   x = keras.Input((6, 6, 6, 2))

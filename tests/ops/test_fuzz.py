@@ -19,7 +19,7 @@ import textwrap
 
 import pytest
 
-from test_hostile_inputs import run_in_forked_children
+from _forked import run_in_forked_children
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 

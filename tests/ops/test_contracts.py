@@ -4,7 +4,7 @@ Each op's checks are stated once, in cc/core/contract. The TF kernels
 (test_validation.py checks them against TF's built-ins), the NumPy core module
 (tf_qdq.core) and the XLA lowering (jit_compile, checked when traced) must
 therefore fail every bad input with the same message. This test runs each
-error case of test_validation.py on the two other paths.
+error case of _cases.py (which test_validation.py checks against TF) on the two other paths.
 """
 import numpy as np
 import pytest
@@ -14,10 +14,10 @@ import tf_qdq
 from tf_qdq import _core
 from tf_qdq import core
 
-import test_validation as tv
+import _cases as cases
 
 F = np.float32
-X = tv.X
+X = cases.X
 
 # Per op: the defaults test_validation's helpers fill in, the public function
 # (which lowers under XLA) and the core module's function.
@@ -46,10 +46,10 @@ OPS = {
 }
 
 CASES = [(op, kw, msg) for op, cases in (
-    ("v4", tv.V4_ERRORS), ("v4g", tv.V4_GRAD_ERRORS), ("vars", tv.VARS_ERRORS),
-    ("vars_grad", tv.VARS_GRAD_ERRORS), ("args", tv.ARGS_ERRORS),
-    ("args_grad", tv.ARGS_ERRORS), ("pc", tv.PER_CHANNEL_ERRORS),
-    ("pc_grad", tv.PER_CHANNEL_ERRORS)) for kw, msg in cases
+    ("v4", cases.V4_ERRORS), ("v4g", cases.V4_GRAD_ERRORS), ("vars", cases.VARS_ERRORS),
+    ("vars_grad", cases.VARS_GRAD_ERRORS), ("args", cases.ARGS_ERRORS),
+    ("args_grad", cases.ARGS_ERRORS), ("pc", cases.PER_CHANNEL_ERRORS),
+    ("pc_grad", cases.PER_CHANNEL_ERRORS)) for kw, msg in cases
          # int32 attr limits are the op registration's, not the contract's
          if not msg.startswith("Attr ")]
 

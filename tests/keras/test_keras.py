@@ -3,7 +3,7 @@
 Config round trips, range learning, moving-average semantics, quantize_model
 on Sequential and functional models with every supported layer type, training
 with and without XLA, mixed precision (no casts around the ops), and an
-in-process .keras round trip (tests/test_saved_model_keras.py reloads in a
+in-process .keras round trip (tests/keras/test_saved_model_keras.py reloads in a
 fresh process).
 """
 import numpy as np

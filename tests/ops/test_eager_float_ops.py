@@ -16,7 +16,7 @@ from tensorflow.python.framework import kernels
 from tensorflow.python.framework import op_def_registry
 from tensorflow.python.framework import ops as tf_ops
 
-from test_import import OP_NAMES
+from _cases import OP_NAMES
 import tf_qdq
 from tf_qdq import quantization
 

@@ -22,16 +22,8 @@ from tensorflow.python.framework import ops as tf_ops
 
 import tf_qdq
 
-OP_NAMES = [
-    "QuantizeAndDequantizeV4",
-    "QuantizeAndDequantizeV4Grad",
-    "FakeQuantWithMinMaxArgs",
-    "FakeQuantWithMinMaxArgsGradient",
-    "FakeQuantWithMinMaxVars",
-    "FakeQuantWithMinMaxVarsGradient",
-    "FakeQuantWithMinMaxVarsPerChannel",
-    "FakeQuantWithMinMaxVarsPerChannelGradient",
-]
+from _cases import OP_NAMES
+
 OPS = ["TfQdq>" + n for n in OP_NAMES]
 SUBPROCESS_TIMEOUT_S = 180
 
