@@ -4,7 +4,10 @@
 few places show one script's table inside another file: the README's headline
 and benchmarks.md's QAT-step section. Each is kept between two markers and
 replaced in place, so re-rendering either file keeps the other's section.
+benchmarks.md also keeps one block per machine measured (marked_blocks), so
+a run on one machine rewrites its own blocks and keeps the others.
 """
+import re
 
 QAT_STEP_START = "<!-- bench:qat_step:start -->"
 QAT_STEP_END = "<!-- bench:qat_step:end -->"
@@ -12,10 +15,8 @@ QAT_STEP_END = "<!-- bench:qat_step:end -->"
 
 def _read_marked(path, start, end):
   """(text, i, j): the file's text and the two markers' offsets, or None."""
-  try:
-    with open(path, encoding="utf-8") as f:
-      text = f.read()
-  except OSError:
+  text = read_text(path)
+  if not text:
     return None
   i, j = text.find(start), text.find(end)
   return None if i < 0 or j < i else (text, i, j)
@@ -43,3 +44,26 @@ def marked_section(path, start, end):
     return None
   text, i, j = found
   return text[i + len(start):j].strip("\n")
+
+
+def block_markers(kind, key):
+  """The pair of markers around one machine's block of kind `kind`."""
+  return (f"<!-- bench:{kind}[{key}]:start -->",
+          f"<!-- bench:{kind}[{key}]:end -->")
+
+
+def marked_blocks(text, kind):
+  """Key -> body of every block of kind `kind` in `text`, in their order."""
+  pattern = (rf"<!-- bench:{re.escape(kind)}\[([a-z0-9-]+)\]:start -->\n?"
+             rf"(.*?)<!-- bench:{re.escape(kind)}\[\1\]:end -->")
+  return {m.group(1): m.group(2).strip("\n")
+          for m in re.finditer(pattern, text or "", re.S)}
+
+
+def read_text(path):
+  """The file's text, or "" when there is none."""
+  try:
+    with open(path, encoding="utf-8") as f:
+      return f.read()
+  except OSError:
+    return ""

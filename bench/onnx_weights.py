@@ -19,20 +19,20 @@ the ratios differ between VNNI CPUs and AVX2-only ones.
 Writes <out>/onnx_weights.md and <out>/onnx_weights.json.
 """
 import argparse
-import datetime
 import json
 import os
-import statistics
 import sys
 import tempfile
-import time
 import warnings
 
 import numpy as np
 
+import _harness as harness
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-from _onnxruntime import cpu_summary  # pylint: disable=wrong-import-position
+# The one-line CPU summary the ONNX export tests record (VNNI or not).
+from _onnxruntime import cpu_summary  # noqa: E402  # pylint: disable=wrong-import-position
 
 BATCH = 8
 SHAPE = (128, 128, 3)
@@ -66,7 +66,9 @@ def main():
   parser.add_argument("--out", default=os.path.join(ROOT, "docs"))
   args = parser.parse_args()
   import onnxruntime as ort  # pylint: disable=import-outside-toplevel
+  machine = harness.machine_info()
   cpu = cpu_summary()
+  print("onnx_weights: " + harness.describe(machine))
   print(cpu)
   x = np.random.default_rng(1).normal(size=(BATCH, *SHAPE)).astype(np.float32)
   with tempfile.TemporaryDirectory() as tmp:
@@ -75,19 +77,14 @@ def main():
                                             providers=["CPUExecutionProvider"])
                 for label, path in files.items()}
     name = next(iter(sessions.values())).get_inputs()[0].name
-    times = {label: [] for label in sessions}
-    for session in sessions.values():  # warm-up
-      session.run(None, {name: x})
-    for r in range(args.rounds):
-      order = list(sessions) if r % 2 == 0 else list(reversed(sessions))
-      for label in order:
-        start = time.perf_counter()
-        sessions[label].run(None, {name: x})
-        times[label].append(time.perf_counter() - start)
-  medians = {label: statistics.median(t) * 1e3 for label, t in times.items()}
+    times = harness.time_interleaved(
+        {label: (lambda s=s: s.run(None, {name: x}))
+         for label, s in sessions.items()},
+        args.rounds, warmup=1, order="reverse")
+  medians = {label: harness.summarize(t)["median_s"] * 1e3
+             for label, t in times.items()}
   base = medians["8-bit weights as int8"]
-  stamp = datetime.datetime.now(datetime.timezone.utc).strftime(
-      "%Y-%m-%d %H:%M UTC")
+  stamp = machine["date"]
   lines = [
       "# ONNX weight encodings in onnxruntime",
       "",
@@ -111,7 +108,8 @@ def main():
   with open(os.path.join(args.out, "onnx_weights.json"), "w",
             encoding="utf-8") as f:
     json.dump({"cpu": cpu, "run": stamp, "onnxruntime": ort.__version__,
-               "median_ms": medians, "samples_s": times}, f, indent=1)
+               "median_ms": medians, "samples_s": times, "machine": machine},
+              f, indent=1)
 
 
 if __name__ == "__main__":

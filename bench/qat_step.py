@@ -21,16 +21,16 @@ tensorflow-model-optimization from the package index) on the same
 architectures written for tf_keras, and its ratio is reported beside ours.
 Ratios, not times, are compared across the two processes.
 
-Writes <out>/qat_step.md and <out>/qat_step.json.
+Writes <out>/qat_step.md and <out>/qat_step.json. Timing and the machine
+record: _harness.py; why this way: docs/performance.md, "QAT training step".
 """
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
+import _harness as harness
 from _marked import QAT_STEP_END, QAT_STEP_START, replace_marked
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -93,30 +93,18 @@ def _compile(keras, model):
                 SparseCategoricalCrossentropy(from_logits=True))
 
 
-def _quartiles(values):
-  q = statistics.quantiles(values, n=4)
-  return q[0], q[2]
-
-
 def _step_times(models, x, y, rounds):
   """Seconds per train_on_batch for each model, interleaved: per-round
-  samples (each round times every model once, back to back, in alternating
-  order). On a shared machine the load drifts over seconds; the ratio of two
-  samples taken in the same round sees (nearly) the same load, so the median
-  of the per-round ratios is the robust figure; medians and minima are kept
-  too."""
-  for model in models:  # trace and warm up
-    for _ in range(3):
-      model.train_on_batch(x, y)
-  samples = [[] for _ in models]
-  for r in range(rounds):
-    order = range(len(models)) if r % 2 == 0 else reversed(range(len(models)))
-    for i in order:
-      start = time.perf_counter()
-      for _ in range(STEPS):
-        models[i].train_on_batch(x, y)
-      samples[i].append((time.perf_counter() - start) / STEPS)
-  return samples
+  samples (each round times STEPS steps of every model, back to back, in
+  alternating order; 3 warm-up steps trace each first). On a shared machine
+  the load drifts over seconds; the ratio of two samples taken in the same
+  round sees (nearly) the same load, so the median of the per-round ratios
+  is the robust figure; medians and minima are kept too."""
+  fns = {i: (lambda m=m: m.train_on_batch(x, y))
+         for i, m in enumerate(models)}
+  samples = harness.time_interleaved(fns, rounds, warmup=3, calls=STEPS,
+                                     order="reverse")
+  return [samples[i] for i in range(len(models))]
 
 
 def measure(keras, quantize, rounds):
@@ -132,11 +120,13 @@ def measure(keras, quantize, rounds):
     for model in (float_model, qat):
       _compile(keras, model)
     float_s, qat_s = _step_times([float_model, qat], x, y, rounds)
-    paired = [q / f for q, f in zip(qat_s, float_s)]
-    float_time, qat_time = statistics.median(float_s), statistics.median(qat_s)
+    low, paired, high = harness.quartiles(
+        [q / f for q, f in zip(qat_s, float_s)])
+    float_time = harness.summarize(float_s)["median_s"]
+    qat_time = harness.summarize(qat_s)["median_s"]
     results[name] = {"float_ms": float_time * 1e3, "qat_ms": qat_time * 1e3,
-                     "paired_ratio": statistics.median(paired),
-                     "paired_ratio_quartiles": _quartiles(paired),
+                     "paired_ratio": paired,
+                     "paired_ratio_quartiles": (low, high),
                      "ratio": qat_time / float_time,
                      "ratio_of_minima": min(qat_s) / min(float_s),
                      "rounds": rounds}
@@ -184,7 +174,7 @@ def _ratio_cell(r):
           f"{r['ratio']:.3f} | {r['ratio_of_minima']:.3f}")
 
 
-def report(ours, theirs, out, load):
+def report(ours, theirs, out, load, machine):
   lines = [
       "# QAT training step: overhead over float",
       "",
@@ -200,8 +190,9 @@ def report(ours, theirs, out, load):
       "of one round (taken seconds apart, under nearly the same load), with "
       "its quartiles in brackets; beside it the ratio of the median times "
       "and the ratio of the fastest samples. The verdicts use the first. "
-      f"Load average (1 min) before and after the run: {load[0]:.2f}, "
-      f"{load[1]:.2f} on {os.cpu_count()} cores.",
+      f"Run {machine['date']} on {harness.machine_label(machine)}. Load "
+      f"average (1 min) before and after the run: {load[0]:.2f}, "
+      f"{load[1]:.2f} on {machine['nproc']} cores.",
       "",
       "What a tf_qdq QAT step runs beyond the float step (float32, CPU): "
       "per activation quantizer, one TfQdq>FakeQuantWithMovingAverage op "
@@ -234,12 +225,13 @@ def report(ours, theirs, out, load):
   with open(os.path.join(out, "qat_step.md"), "w", encoding="utf-8") as f:
     f.write(text)
   with open(os.path.join(out, "qat_step.json"), "w", encoding="utf-8") as f:
-    json.dump({"tf_qdq": ours, "tfmot": theirs, "load_average": load}, f,
-              indent=1)
+    json.dump({"tf_qdq": ours, "tfmot": theirs, "load_average": load,
+               "machine": machine}, f, indent=1)
   # benchmarks.md shows the same table (its section between the markers).
   body = text.split("\n", 1)[1]
   replace_marked(os.path.join(out, "benchmarks.md"), QAT_STEP_START,
-                 QAT_STEP_END, body + "\nRaw numbers: [qat_step.json](qat_step.json).")
+                 QAT_STEP_END,
+                 body + "\nRaw numbers: [qat_step.json](qat_step.json).")
   print(text)
 
 
@@ -297,8 +289,8 @@ def profile(rounds, nets, rows=25):
     def mean(a, b):
       return collections.Counter(
           {k: (a[k] + b[k]) / 2 for k in set(a) | set(b)})
-    return ((mean(traces[0][0], traces[3][0]), mean(traces[0][1], traces[3][1])),
-            (mean(traces[1][0], traces[2][0]), mean(traces[1][1], traces[2][1])))
+    (f0, c0), (q1, n1), (q2, n2), (f3, c3) = traces
+    return ((mean(f0, f3), mean(c0, c3)), (mean(q1, q2), mean(n1, n2)))
 
   for name in nets:
     keras.utils.set_random_seed(0)
@@ -313,8 +305,8 @@ def profile(rounds, nets, rows=25):
     print(f"{name}: per step, float {sum(fc.values()):.0f} op events, "
           f"{sum(fm.values()) / 1e3:.1f} ms in them; QAT "
           f"{sum(qc.values()):.0f}, {sum(qm.values()) / 1e3:.1f} ms")
-    print(f"  {'op type':48s} {'float us':>9s} {'QAT us':>9s} {'QAT - float':>11s}"
-          f" {'n float':>7s} {'n QAT':>6s}")
+    print(f"  {'op type':48s} {'float us':>9s} {'QAT us':>9s} "
+          f"{'QAT - float':>11s} {'n float':>7s} {'n QAT':>6s}")
     kinds = sorted(set(fm) | set(qm), key=lambda k: -abs(qm[k] - fm[k]))
     for kind in kinds[:rows]:
       print(f"  {kind:48s} {fm[kind]:9.0f} {qm[kind]:9.0f} "
@@ -341,10 +333,13 @@ def main(argv=None):
   if args.tfmot_worker:
     print(json.dumps(measure_tfmot(args.rounds)))
     return 0
-  load_before = os.getloadavg()[0]
+  machine = harness.machine_info()
+  print("qat_step: " + harness.describe(machine), flush=True)
+  load_before = harness.loadavg()[0]
   ours = measure_tf_qdq(args.rounds)
   theirs = None if args.skip_tfmot else run_tfmot_subprocess(args.rounds)
-  report(ours, theirs, args.out, (load_before, os.getloadavg()[0]))
+  report(ours, theirs, args.out, (load_before, harness.loadavg()[0]),
+         machine)
   return 0
 
 

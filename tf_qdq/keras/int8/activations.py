@@ -1,26 +1,28 @@
-"""The int8 scheme's activation quantizer, and the export context its layers
-read (tf_qdq._keras_int8 describes the scheme).
+"""The int8 scheme's activation quantizer (tf_qdq.keras.int8 describes the
+scheme).
 
 `ActivationQuantizer` is FakeQuantWithMinMaxVars (8 bits, full range) on a
 range learned as an exponential moving average of the batch min/max, widened
 to hold 0; ops whose int8 kernels have a fixed output range (softmax,
-logistic, tanh) get that range. Inside `exporting()` the quantizers (and
-tf_qdq._keras_int8.QuantizedLayer) trace as TF built-ins with constant ranges.
+logistic, tanh) get that range (`output_quantizer_for`). In export mode
+(tf_qdq.keras.export_mode) it traces as TF's built-in op with a constant
+range.
 """
-import contextlib
-import threading
-
 import keras
 import tensorflow as tf
 
 from tf_qdq import _xla
 from tf_qdq import quantization as _q
-from tf_qdq._keras_layers import batch_range
-from tf_qdq._keras_layers import check_initial_range
-from tf_qdq._keras_layers import cross_replica_range
 from tf_qdq._library import ops as _ops
-
-_PACKAGE = "tf_qdq"
+from tf_qdq.keras.common import PACKAGE
+from tf_qdq.keras.common import check_initial_range
+from tf_qdq.keras.common import check_momentum
+from tf_qdq.keras.common import check_num_bits
+from tf_qdq.keras.export_mode import builtin_fake_quant
+from tf_qdq.keras.export_mode import export_state
+from tf_qdq.keras.ranges import cross_replica_range
+from tf_qdq.keras.ranges import finite_range
+from tf_qdq.keras.ranges import moving_average_update
 
 # Ops whose int8 kernels have a fixed output quantization in TFLite's spec:
 # softmax and logistic scale 1/256, zero point -128 ([0, 255/256]); tanh
@@ -32,52 +34,12 @@ FIXED_OUTPUT_RANGES = {
 }
 
 
-# ---- export context ----------------------------------------------------------
-
-_EXPORT = threading.local()
-
-
-@contextlib.contextmanager
-def exporting(fake_quant_weights=()):
-  """Within it, the layers here build TensorFlow built-in ops with constant
-  ranges and constant quantized kernels (the graph a deployment runtime gets).
-  `fake_quant_weights`: names of QuantizedLayers whose constant kernel is also
-  wrapped in FakeQuantWithMinMaxVarsPerChannel, so that TFLite's converter
-  keeps a grid narrower than 8 bits."""
-  previous = getattr(_EXPORT, "state", None)
-  _EXPORT.state = {"fake_quant_weights": frozenset(fake_quant_weights)}
-  try:
-    yield
-  finally:
-    _EXPORT.state = previous
-
-
-def export_state():
-  return getattr(_EXPORT, "state", None)
-
-
-def builtin_fake_quant(x, mn, mx, num_bits=8, narrow_range=False):
-  """FakeQuantWithMinMaxVars with TensorFlow's own ops and the bits of
-  tf_qdq's op: TF's kernel for float32, the same on float32 values rounded
-  once for half/bfloat16 (our op's definition for them), and tf_qdq's XLA
-  composition of built-ins for float64 (TF has no double FakeQuant)."""
-  dtype = x.dtype
-  mn = tf.cast(tf.constant(mn, tf.float32), dtype)  # as the layer reads it
-  mx = tf.cast(tf.constant(mx, tf.float32), dtype)
-  if dtype == tf.float64:
-    return _xla.fake_quant_with_min_max_vars(x, mn, mx, num_bits, narrow_range)
-  y = tf.quantization.fake_quant_with_min_max_vars(
-      tf.cast(x, tf.float32), tf.cast(mn, tf.float32), tf.cast(mx, tf.float32),
-      num_bits=num_bits, narrow_range=narrow_range)
-  return tf.cast(y, dtype)
-
-
 # ---- activations -------------------------------------------------------------
 
 _RANGE_MODES = ("moving_average", "fixed")
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ActivationQuantizer(keras.layers.Layer):
   """An int8 activation quantizer: FakeQuantWithMinMaxVars on a per-tensor,
   asymmetric range, which TFLite's converter turns into the tensor's scale and
@@ -113,16 +75,10 @@ class ActivationQuantizer(keras.layers.Layer):
     if range_mode not in _RANGE_MODES:
       raise ValueError(f"ActivationQuantizer: range_mode must be one of "
                        f"{_RANGE_MODES}, got {range_mode!r}.")
-    if not 2 <= int(num_bits) <= 16:
-      raise ValueError(f"ActivationQuantizer: num_bits must be in [2, 16], got "
-                       f"{num_bits}.")
-    if not 0.0 <= float(momentum) <= 1.0:
-      raise ValueError(f"ActivationQuantizer: momentum must be in [0, 1], got "
-                       f"{momentum}.")
+    self.num_bits = check_num_bits("ActivationQuantizer", num_bits)
+    self.momentum = check_momentum("ActivationQuantizer", momentum)
     check_initial_range("ActivationQuantizer", init_min, init_max)
-    self.num_bits = int(num_bits)
     self.range_mode = range_mode
-    self.momentum = float(momentum)
     self.init_min = float(init_min)
     self.init_max = float(init_max)
     self.symmetric = bool(symmetric)
@@ -209,23 +165,14 @@ class ActivationQuantizer(keras.layers.Layer):
 
   def _update_moving_average(self, x):
     # The composition of cc/core/moving_average.h in TF ops, step for step.
-    batch_min, batch_max = _finite_range(x, self.non_negative)
+    batch_min, batch_max = finite_range(x, self.non_negative)
     batch_min, batch_max = cross_replica_range(batch_min, batch_max)
-    # +inf > -inf: no finite value in the global batch.
-    has_data = tf.cast(batch_min <= batch_max, tf.float32)
-    # Widened to hold 0, the batch range is finite even then ([0, 0]).
-    batch = tf.stack([tf.minimum(tf.cast(batch_min, tf.float32), 0.0),
-                      tf.maximum(tf.cast(batch_max, tf.float32), 0.0)])
-    old = tf.stack([self.min.value, self.max.value])
-    initialized = self.initialized.value
-    # The weight of the batch: 1 - momentum once initialized, 1 for the first
-    # batch, 0 for a batch without a finite value (the range stays).
-    weight = has_data * (1.0 - self.momentum * initialized)
-    new = old * (1.0 - weight) + batch * weight
-    new_min, new_max = tf.unstack(new)
+    new_min, new_max, initialized = moving_average_update(
+        self.min.value, self.max.value, self.initialized.value, batch_min,
+        batch_max, self.momentum, hold_zero=True)
     self.min.assign(new_min)
     self.max.assign(new_max)
-    self.initialized.assign(tf.maximum(initialized, has_data))
+    self.initialized.assign(initialized)
     return new_min, new_max
 
   def compute_output_shape(self, input_shape):
@@ -239,7 +186,7 @@ class ActivationQuantizer(keras.layers.Layer):
 
 
 # The activations an int8 op can fuse before its output quantizer
-# (tf_qdq._keras_int8), which the quantizer can apply itself.
+# (tf_qdq.keras.int8.layers), which the quantizer can apply itself.
 FUSED_ACTIVATIONS = ("linear", "relu", "relu6")
 
 
@@ -275,21 +222,6 @@ def _fused_update_runs():
   if replica is not None and replica.num_replicas_in_sync > 1:
     return False
   return not tf.config.list_logical_devices("GPU")
-
-
-def _finite_range(x, non_negative=False):
-  """min/max of the finite values of x (see batch_range), in plain
-  reductions when they are finite, as they are but for a bad batch; the
-  masked reductions run only then. `non_negative`: x >= 0 wherever it is a
-  number, so min is taken as 0, which is what the widening to hold 0 makes
-  of the true minimum anyway."""
-  mx = tf.reduce_max(x)
-  if non_negative:
-    return tf.zeros_like(mx), tf.cond(tf.math.is_finite(mx), lambda: mx,
-                                      lambda: batch_range(x)[1])
-  mn = tf.reduce_min(x)
-  finite = tf.logical_and(tf.math.is_finite(mn), tf.math.is_finite(mx))
-  return tf.cond(finite, lambda: (mn, mx), lambda: batch_range(x))
 
 
 def output_quantizer_for(activation, num_bits=8, name=None, dtype=None,

@@ -1,5 +1,4 @@
-"""The tf_qdq.keras layers that expose the ops directly, and the helpers both
-quantize_model schemes share (batch ranges, kernel fake quant).
+"""The ops as Keras layers: `FakeQuant` and `QuantizeDequantize`.
 
 * `FakeQuant` is FakeQuantWithMinMaxVars (PerChannel with `per_channel=True`)
   with min/max as layer weights. With `trainable_range=True` the optimizer
@@ -9,47 +8,28 @@ quantize_model schemes share (batch ranges, kernel fake quant).
   Its range is the batch's ("dynamic"), an exponential moving average of the
   batch min/max ("moving_average": updated only when training, and used as the
   given range, as tfmot's MovingAverageQuantizer does), or fixed.
-* The "symmetric_qdq" scheme that builds on them is tf_qdq._keras_symmetric.
 
-Mixed precision, XLA and distribution are described in tf_qdq.keras.
-
-Distribution (tf.distribute.MirroredStrategy and friends).
-* The moving-average range variables (and their "initialized" flag) are
-  ON_WRITE (mirrored) with aggregation ONLY_FIRST_REPLICA. Before the update,
-  the batch min/max of all replicas are combined (an all-gather, then min/max),
-  so every replica computes the same update from the global batch and the
-  variables evolve exactly as on one device with the same global batch. MEAN
-  aggregation of per-replica statistics would instead average the per-shard
-  extremes, a narrower range than the global batch's, and ON_READ variables
-  would let replicas quantize with different ranges.
-* FakeQuant's trainable min/max are ordinary trainable variables: their
-  gradients are all-reduced (summed) with every other gradient before the
-  optimizer applies them.
-* A "dynamic" QuantizeDequantize takes its range from each replica's own
-  shard, as a BatchNormalization without synchronization does.
+The symmetric_qdq scheme builds on them (tf_qdq.keras.symmetric_qdq). Mixed
+precision and XLA are described in tf_qdq.keras, distribution of the
+moving-average ranges in tf_qdq.keras.ranges. FakeQuant's trainable min/max
+are ordinary trainable variables: under a strategy their gradients are
+all-reduced with every other gradient. A "dynamic" QuantizeDequantize takes
+its range from each replica's own shard, as a BatchNormalization without
+synchronization does.
 """
-import math
-
 import keras
 import tensorflow as tf
 
 from tf_qdq import quantization as _q
+from tf_qdq.keras.common import PACKAGE
+from tf_qdq.keras.common import check_initial_range
+from tf_qdq.keras.common import check_momentum
+from tf_qdq.keras.common import check_num_bits
+from tf_qdq.keras.ranges import batch_range
+from tf_qdq.keras.ranges import cross_replica_range
+from tf_qdq.keras.ranges import moving_average_update
 
 __all__ = ["FakeQuant", "QuantizeDequantize"]
-
-_PACKAGE = "tf_qdq"
-
-
-def check_initial_range(layer_name, init_min, init_max):
-  """A finite range with init_min <= init_max (an infinite bound would make
-  every quantized value NaN or +-inf)."""
-  lo, hi = float(init_min), float(init_max)
-  if not (math.isfinite(lo) and math.isfinite(hi)):
-    raise ValueError(f"{layer_name}: init_min and init_max must be finite, got "
-                     f"[{init_min}, {init_max}].")
-  if not lo <= hi:
-    raise ValueError(f"{layer_name}: init_min {init_min} > init_max "
-                     f"{init_max}.")
 
 
 def _normalize_axis(axis, rank, layer_name):
@@ -85,7 +65,7 @@ def _to_last(x, axis):
   return tf.transpose(x, perm), inverse
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class FakeQuant(keras.layers.Layer):
   """Fake quantization with a range held in layer weights.
 
@@ -107,11 +87,8 @@ class FakeQuant(keras.layers.Layer):
                axis=-1, init_min=-6.0, init_max=6.0, trainable_range=True,
                **kwargs):
     super().__init__(**kwargs)
-    if not 2 <= int(num_bits) <= 16:
-      raise ValueError(f"FakeQuant: num_bits must be in [2, 16], got "
-                       f"{num_bits}.")
+    self.num_bits = check_num_bits("FakeQuant", num_bits)
     check_initial_range("FakeQuant", init_min, init_max)
-    self.num_bits = int(num_bits)
     self.narrow_range = bool(narrow_range)
     self.per_channel = bool(per_channel)
     self.axis = int(axis)
@@ -160,28 +137,7 @@ class FakeQuant(keras.layers.Layer):
 _RANGE_MODES = ("dynamic", "moving_average", "fixed")
 
 
-def batch_range(x, axes=None):
-  """min/max over `axes` of the finite values: NaN and +-inf are skipped, so
-  one bad batch cannot make a moving-average range infinite for good (a range
-  update takes the finite values only; the op still maps NaN to NaN and
-  clamps +-inf to the range). +inf/-inf where there is no finite value."""
-  inf = tf.constant(float("inf"), x.dtype)
-  finite = tf.math.is_finite(x)
-  return (tf.reduce_min(tf.where(finite, x, inf), axis=axes),
-          tf.reduce_max(tf.where(finite, x, -inf), axis=axes))
-
-
-def cross_replica_range(mn, mx):
-  """The min/max over every replica's batch: identical on all replicas."""
-  ctx = tf.distribute.get_replica_context()
-  if ctx is None or ctx.num_replicas_in_sync == 1:
-    return mn, mx
-  both = ctx.all_gather(tf.stack([mn, -mx])[tf.newaxis], axis=0)
-  both = tf.reduce_min(both, axis=0)
-  return both[0], -both[1]
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantizeDequantize(keras.layers.Layer):
   """Symmetric quantize-dequantize (QuantizeAndDequantizeV4).
 
@@ -217,9 +173,9 @@ class QuantizeDequantize(keras.layers.Layer):
     if round_mode not in ("HALF_TO_EVEN", "HALF_UP"):
       raise ValueError("QuantizeDequantize: round_mode must be HALF_TO_EVEN or "
                        f"HALF_UP, got {round_mode!r}.")
-    if not 0 < int(num_bits) < (62 if signed else 63):
-      raise ValueError(f"QuantizeDequantize: num_bits {num_bits} is out of "
-                       "range.")
+    check_num_bits("QuantizeDequantize", num_bits, low=1,
+                   high=61 if signed else 62,
+                   hint=" (QuantizeAndDequantizeV4's bounds, signed or not)")
     if (init_min is None) != (init_max is None):
       raise ValueError("QuantizeDequantize: give both init_min and init_max, "
                        "or neither.")
@@ -228,16 +184,13 @@ class QuantizeDequantize(keras.layers.Layer):
                        "and init_max.")
     if init_min is not None:
       check_initial_range("QuantizeDequantize", init_min, init_max)
-    if not 0.0 <= float(momentum) <= 1.0:
-      raise ValueError(f"QuantizeDequantize: momentum must be in [0, 1], got "
-                       f"{momentum}.")
+    self.momentum = check_momentum("QuantizeDequantize", momentum)
     self.num_bits = int(num_bits)
     self.signed = bool(signed)
     self.narrow_range = bool(narrow_range)
     self.round_mode = round_mode
     self.axis = None if axis is None else int(axis)
     self.range_mode = range_mode
-    self.momentum = float(momentum)
     self.init_min = None if init_min is None else float(init_min)
     self.init_max = None if init_max is None else float(init_max)
     self.supports_masking = True
@@ -304,23 +257,12 @@ class QuantizeDequantize(keras.layers.Layer):
   def _update_moving_average(self, batch_min, batch_max):
     """Updates min/max with the batch range; returns the new values."""
     batch_min, batch_max = cross_replica_range(batch_min, batch_max)
-    var_dtype = self.min.dtype
-    batch_min = tf.cast(batch_min, var_dtype)
-    batch_max = tf.cast(batch_max, var_dtype)
-    old_min, old_max = self.min.value, self.max.value
-    initialized = self.initialized.value > 0
-    m = self.momentum
-    ema_min = tf.where(initialized, old_min * m + batch_min * (1.0 - m),
-                       batch_min)
-    ema_max = tf.where(initialized, old_max * m + batch_max * (1.0 - m),
-                       batch_max)
-    has_data = batch_min <= batch_max
-    new_min = tf.where(has_data, ema_min, old_min)
-    new_max = tf.where(has_data, ema_max, old_max)
+    new_min, new_max, initialized = moving_average_update(
+        self.min.value, self.max.value, self.initialized.value, batch_min,
+        batch_max, self.momentum)
     self.min.assign(new_min)
     self.max.assign(new_max)
-    self.initialized.assign(tf.where(tf.reduce_any(has_data), 1.0,
-                                     tf.cast(initialized, tf.float32)))
+    self.initialized.assign(initialized)
     return new_min, new_max
 
   def compute_output_shape(self, input_shape):
@@ -333,43 +275,3 @@ class QuantizeDequantize(keras.layers.Layer):
             "axis": self.axis, "range_mode": self.range_mode,
             "momentum": self.momentum, "init_min": self.init_min,
             "init_max": self.init_max}
-
-
-# ---- weights: the fake-quantized kernel of a layer ------------------------------
-
-def kernel_variable(layer):
-  kernel = getattr(layer, "_kernel", None)
-  if kernel is None:
-    kernel = layer.kernel
-  return kernel
-
-
-def _output_channels_last(layer, kernel):
-  """`kernel` as [taps, output channels] (output channel = in * multiplier
-  for DepthwiseConv2D; Conv2DTranspose keeps it on axis -2), and the function
-  that puts such a matrix back into the kernel's layout."""
-  shape = kernel.shape
-  if isinstance(layer, keras.layers.Conv2DTranspose):  # [h, w, filters, in]
-    w = tf.transpose(kernel, [0, 1, 3, 2])
-    swapped = w.shape
-    return (tf.reshape(w, [-1, swapped[-1]]),
-            lambda m: tf.transpose(tf.reshape(m, swapped), [0, 1, 3, 2]))
-  channels = shape[-2] * shape[-1] if isinstance(
-      layer, keras.layers.DepthwiseConv2D) else shape[-1]
-  return tf.reshape(kernel, [-1, channels]), lambda m: tf.reshape(m, shape)
-
-
-def fake_quant_kernel(layer, kernel, num_bits, per_channel):
-  """`kernel` fake-quantized on a symmetric, narrow-range grid ([-L, L] with
-  L = max|w| per output channel, or of the whole kernel): 0 stays exact and
-  the integers are [-(2^(b-1) - 1), 2^(b-1) - 1], TFLite's int8 weight grid
-  at 8 bits. Returns the kernel and L (no gradient flows into L)."""
-  w, back = _output_channels_last(layer, kernel)
-  if per_channel:
-    limit = tf.reduce_max(tf.abs(w), axis=0)
-    q = _q.fake_quant_with_min_max_vars_per_channel
-  else:
-    limit = tf.reduce_max(tf.abs(w))
-    q = _q.fake_quant_with_min_max_vars
-  limit = tf.stop_gradient(limit)
-  return back(q(w, -limit, limit, num_bits=num_bits, narrow_range=True)), limit

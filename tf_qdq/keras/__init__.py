@@ -10,19 +10,28 @@ the runtimes that run int8 models.
     qk.export(qat, "model.onnx", format="onnx")
 
 Schemes of `quantize_model`:
-* "int8" (default): what TFLite's int8 runtime computes (tf_qdq._keras_int8):
+* "int8" (default): what TFLite's int8 runtime computes (tf_qdq.keras.int8):
   per-channel symmetric narrow-range weights with BatchNormalization folded,
   asymmetric per-tensor activations where the runtime quantizes them (model
   inputs, each Conv/Dense after its BN and fused ReLU/ReLU6, Add, Concatenate,
   average pooling, activations), constant ranges in inference.
-* "symmetric_qdq": tf-qdq 0.1's scheme (tf_qdq._keras_layers): fake-quantized
+* "symmetric_qdq": tf-qdq 0.1's scheme (tf_qdq.keras.symmetric_qdq): fake-quantized
   kernels and a symmetric QuantizeAndDequantizeV4 on each Conv/Dense output;
   a simulation, not a deployable model.
+
+Which layer types each scheme quantizes, and how, is one table:
+tf_qdq.keras.registry.
 
 Layers: `ActivationQuantizer` and `QuantizedLayer` (the int8 scheme),
 `FakeQuant` and `QuantizeDequantize` (the ops as layers), `QuantizeWrapper`
 (symmetric_qdq). All are registered under the package "tf_qdq", so `.keras`
 files round-trip once tf_qdq.keras is imported.
+
+The package, top-down (docs/architecture.md draws it): this module and
+model.py (QuantizedModel) above export/ (one module per format, and the shared
+trace) and int8/ (the scheme's layers and the graph rebuild); beneath them
+symmetric_qdq.py, layers.py (the op layers), and the helpers by concept:
+registry.py, kernels.py, ranges.py, export_mode.py, common.py.
 
 XLA. Keras 3 compiles with XLA by default when a GPU is present
 (`jit_compile="auto"`), and always with `compile(jit_compile=True)`. The ops
@@ -36,22 +45,26 @@ are stored in float32 so that moving-average updates keep float32 precision).
 Kernels are fake-quantized in float32 (the master weights), and the wrapped
 layer casts the result to the compute dtype as it casts any kernel.
 """
-from tf_qdq._keras_export import export
-from tf_qdq._keras_export import run_litert
-from tf_qdq._keras_activations import ActivationQuantizer
-from tf_qdq._keras_int8 import QuantizedLayer
-from tf_qdq._keras_layers import FakeQuant
-from tf_qdq._keras_layers import QuantizeDequantize
-from tf_qdq._keras_symmetric import QuantizeWrapper
-from tf_qdq._keras_symmetric import quantize_model_symmetric_qdq
-from tf_qdq._keras_transform import QuantizedModel
-from tf_qdq._keras_transform import quantize_model_int8
+# `export` is both the function (the public API) and the subpackage that
+# implements it; the function is bound last, so tf_qdq.keras.export is the
+# function. Modules import the subpackage's names with
+# `from tf_qdq.keras.export import ...`, which does not depend on that.
+from tf_qdq.keras.common import check_num_bits
+from tf_qdq.keras.export import export
+from tf_qdq.keras.export import run_litert
+from tf_qdq.keras.int8 import ActivationQuantizer
+from tf_qdq.keras.int8 import QuantizedLayer
+from tf_qdq.keras.layers import FakeQuant
+from tf_qdq.keras.layers import QuantizeDequantize
+from tf_qdq.keras.model import QuantizedModel
+from tf_qdq.keras.model import quantize_model_int8
+from tf_qdq.keras.registry import SCHEMES
+from tf_qdq.keras.symmetric_qdq import QuantizeWrapper
+from tf_qdq.keras.symmetric_qdq import quantize_model_symmetric_qdq
 
 __all__ = ["ActivationQuantizer", "FakeQuant", "QuantizeDequantize",
            "QuantizeWrapper", "QuantizedLayer", "QuantizedModel", "export",
            "quantize_model", "run_litert"]
-
-SCHEMES = ("int8", "symmetric_qdq")
 
 
 def quantize_model(model, num_bits=8, per_channel_weights=True, scheme="int8",
@@ -97,10 +110,10 @@ def quantize_model(model, num_bits=8, per_channel_weights=True, scheme="int8",
                        "its outputs are always symmetric).")
     return quantize_model_symmetric_qdq(model, num_bits, per_channel_weights,
                                         verbose)
-  if not 2 <= int(num_bits) <= 8:
-    raise ValueError(f"quantize_model: num_bits must be in [2, 8] for the int8 "
-                     f"scheme (int8 weights), got {num_bits}; "
-                     "scheme='symmetric_qdq' simulates up to 16.")
-  return quantize_model_int8(model, int(num_bits), per_channel_weights,
+  num_bits = check_num_bits(
+      "quantize_model", num_bits, high=8,
+      hint=" for the int8 scheme (int8 weights; scheme='symmetric_qdq' "
+      "simulates up to 16)")
+  return quantize_model_int8(model, num_bits, per_channel_weights,
                              freeze_bn_delay, bool(symmetric_activations),
                              verbose)

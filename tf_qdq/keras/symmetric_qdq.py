@@ -1,25 +1,29 @@
 """The "symmetric_qdq" scheme of `quantize_model` (the scheme of tf-qdq 0.1).
 
 `QuantizeWrapper` and `quantize_model_symmetric_qdq`: Dense, Conv1D/2D/3D,
-DepthwiseConv2D and Conv2DTranspose get fake-quantized kernels (per output
-channel, symmetric, narrow range, the range taken from the kernel at every
-step like tfmot's LastValueQuantizer) and a moving-average QuantizeDequantize
-on their outputs. It simulates no particular runtime; the default scheme
-(tf_qdq._keras_int8) simulates TFLite's int8 one.
+DepthwiseConv2D and Conv2DTranspose (the registry's weighted entries that name
+this scheme) get fake-quantized kernels (per output channel, symmetric, narrow
+range, the range taken from the kernel at every step like tfmot's
+LastValueQuantizer) and a moving-average QuantizeDequantize on their outputs.
+It simulates no particular runtime; the default scheme (tf_qdq.keras.int8)
+simulates TFLite's int8 one.
 """
 import logging
 
 import keras
 import tensorflow as tf
 
-from tf_qdq._keras_layers import _PACKAGE
-from tf_qdq._keras_layers import QuantizeDequantize
-from tf_qdq._keras_layers import fake_quant_kernel
-from tf_qdq._keras_layers import kernel_variable
+from tf_qdq.keras import kernels as _kernels
+from tf_qdq.keras import registry
+from tf_qdq.keras.common import PACKAGE
+from tf_qdq.keras.common import check_num_bits
+from tf_qdq.keras.layers import QuantizeDequantize
 
 __all__ = ["QuantizeWrapper", "quantize_model_symmetric_qdq"]
 
-_logger = logging.getLogger(__name__)
+_logger = logging.getLogger("tf_qdq.keras")
+
+_SCHEME = "symmetric_qdq"
 
 # Activations whose outputs are never negative: their outputs use the unsigned
 # grid (one more bit of resolution).
@@ -29,7 +33,7 @@ _NON_NEGATIVE_ACTIVATIONS = frozenset((
 
 
 
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantizeWrapper(keras.layers.Wrapper):
   """Runs a Dense/Conv layer with a fake-quantized kernel and quantizes its
   output: what `quantize_model` puts in place of each supported layer.
@@ -45,9 +49,10 @@ class QuantizeWrapper(keras.layers.Wrapper):
                output_signed=None, **kwargs):
     kwargs["autocast"] = False  # quantize the float32 master kernel
     super().__init__(layer, **kwargs)
-    if type(layer) not in _SUPPORTED:  # pylint: disable=unidiomatic-typecheck
+    if registry.weighted(layer, _SCHEME) is None:
+      supported = registry.weighted_types(_SCHEME)
       raise ValueError(f"QuantizeWrapper: {type(layer).__name__} is not one of "
-                       f"{sorted(t.__name__ for t in _SUPPORTED)}.")
+                       f"{sorted(t.__name__ for t in supported)}.")
     self.num_bits = int(num_bits)
     self.per_channel = bool(per_channel)
     self.quantize_output = bool(quantize_output)
@@ -68,16 +73,22 @@ class QuantizeWrapper(keras.layers.Wrapper):
     if self.output_quantizer is not None:
       self.output_quantizer.build(self.layer.compute_output_shape(input_shape))
 
+  def quantized_kernels(self):
+    """The fake-quantized kernels (in the variable dtype), in the registry's
+    order."""
+    specs = _kernels.kernel_specs(self.layer)
+    return [_kernels.fake_quant_kernel(
+        spec, tf.convert_to_tensor(_kernels.kernel_variable(self.layer, spec)),
+        self.num_bits, self.per_channel)[0] for spec in specs]
+
   def quantized_kernel(self):
-    """The fake-quantized kernel (in the variable dtype)."""
-    kernel = tf.convert_to_tensor(kernel_variable(self.layer))
-    return fake_quant_kernel(self.layer, kernel, self.num_bits,
-                             self.per_channel)[0]
+    """The fake-quantized kernel of a one-kernel layer."""
+    return self.quantized_kernels()[-1]
 
   def call(self, inputs, training=None):
-    kernel = kernel_variable(self.layer)
-    with keras.StatelessScope(state_mapping=[(kernel,
-                                              self.quantized_kernel())]):
+    mapping = zip(_kernels.kernel_variables(self.layer),
+                  self.quantized_kernels())
+    with keras.StatelessScope(state_mapping=list(mapping)):
       outputs = self.layer(inputs)
     if self.output_quantizer is not None:
       outputs = self.output_quantizer(outputs, training=training)
@@ -98,13 +109,8 @@ class QuantizeWrapper(keras.layers.Wrapper):
             "output_signed": self.output_signed}
 
 
-_SUPPORTED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
-              keras.layers.Conv3D, keras.layers.DepthwiseConv2D,
-              keras.layers.Conv2DTranspose)
-
-
 def _why_not_quantizable(layer):
-  if type(layer) not in _SUPPORTED:  # pylint: disable=unidiomatic-typecheck
+  if registry.weighted(layer, _SCHEME) is None:
     return None if not layer.weights else "not a supported layer type"
   if getattr(layer, "lora_enabled", False):
     return "LoRA is enabled"
@@ -118,7 +124,7 @@ def quantize_model_symmetric_qdq(model, num_bits=8, per_channel_weights=True,
   """Returns a quantization-aware-training copy of `model`.
 
   Dense, Conv1D, Conv2D, Conv3D, DepthwiseConv2D and Conv2DTranspose layers
-  (exactly these classes) are wrapped in `QuantizeWrapper`: fake-quantized
+  (exactly these classes: tf_qdq.keras.registry) are wrapped in `QuantizeWrapper`: fake-quantized
   kernels (per output channel with `per_channel_weights`, else per tensor) and
   a moving-average QuantizeDequantize on their outputs, both at `num_bits`.
   Every other layer is copied as it is; nested Sequential and functional
@@ -137,9 +143,8 @@ def quantize_model_symmetric_qdq(model, num_bits=8, per_channel_weights=True,
 
   tf_qdq.keras.quantize_model has checked that `model` is a built Model.
   """
-  if not 2 <= int(num_bits) <= 16:
-    raise ValueError(f"quantize_model: num_bits must be in [2, 16], got "
-                     f"{num_bits}.")
+  num_bits = check_num_bits("quantize_model", num_bits,
+                            hint=" for scheme='symmetric_qdq'")
   originals = {}
   quantized, left_alone = [], []
 

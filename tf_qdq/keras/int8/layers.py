@@ -1,13 +1,16 @@
-"""The layers of the default QAT scheme ("int8"): what TFLite's int8 runtime
-computes, simulated in float.
+"""QuantizedLayer, the weighted layer of the default QAT scheme ("int8"),
+which simulates in float what TFLite's int8 runtime computes.
 
 TFLite's int8 quantization spec, and how each part is simulated here:
 
 * Weights: int8, symmetric (zero point 0), narrow range [-127, 127], one scale
-  per output channel. `QuantizedLayer` fake-quantizes the kernel of a
+  per output channel. `QuantizedLayer` fake-quantizes the kernels of a
   Conv/Dense layer with FakeQuantWithMinMaxVarsPerChannel on [-L, L],
-  L = max|w| per output channel (narrow range), after folding in the
-  BatchNormalization that follows it.
+  L = max|w| per output channel (narrow range), after folding the
+  BatchNormalization that follows it into the last kernel. A layer with
+  several kernels (SeparableConv2D) runs them as a chain of stages with an
+  int8 tensor (an ActivationQuantizer) between each two, as TFLite runs the
+  ops it becomes.
 * Activations: int8, asymmetric (a zero point), one scale per tensor.
   `ActivationQuantizer` is FakeQuantWithMinMaxVars (8 bits, full range) with
   a range learned as an exponential moving average of the batch min/max,
@@ -28,8 +31,10 @@ TFLite's int8 quantization spec, and how each part is simulated here:
 * Fused activations: ReLU and ReLU6 after a Conv/Dense (or after its BN) are
   computed before the output quantizer, as TFLite fuses them into the op.
 
-The activation quantizer and the export context are tf_qdq._keras_activations.
-Export (tf_qdq._keras_export) traces these layers inside `exporting()`: every
+The activation quantizer is tf_qdq.keras.int8.activations, the graph rebuild
+that puts these layers in place tf_qdq.keras.int8.rebuild, and which layer
+types are quantized how tf_qdq.keras.registry. Export (tf_qdq.keras.export)
+traces these layers in export mode (tf_qdq.keras.export_mode): every
 quantity is then a constant and every op a TensorFlow built-in
 (FakeQuantWithMinMaxVars with constant ranges, kernels already on the grid),
 which is what TF's TFLite converter lowers to int8 and what a process without
@@ -39,52 +44,29 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tf_qdq._keras_activations import ActivationQuantizer
-from tf_qdq._keras_activations import apply_activation
-from tf_qdq._keras_activations import check_activation
-from tf_qdq._keras_activations import export_state
-from tf_qdq._keras_layers import fake_quant_kernel
-from tf_qdq._keras_layers import kernel_variable
-
-_PACKAGE = "tf_qdq"
-
-
-# ---- Conv/Dense with folded BatchNormalization -------------------------------
-
-QUANTIZABLE_LAYERS = (keras.layers.Dense, keras.layers.Conv1D,
-                      keras.layers.Conv2D, keras.layers.Conv3D,
-                      keras.layers.DepthwiseConv2D,
-                      keras.layers.Conv2DTranspose)
+from tf_qdq.keras import kernels as _kernels
+from tf_qdq.keras import registry
+from tf_qdq.keras.common import PACKAGE
+from tf_qdq.keras.common import check_num_bits
+from tf_qdq.keras.export_mode import export_state
+from tf_qdq.keras.int8.activations import ActivationQuantizer
+from tf_qdq.keras.int8.activations import apply_activation
+from tf_qdq.keras.int8.activations import check_activation
 
 
-def output_channels(layer):
-  kernel = kernel_variable(layer)
-  if isinstance(layer, keras.layers.DepthwiseConv2D):
-    return kernel.shape[-2] * kernel.shape[-1]
-  if isinstance(layer, keras.layers.Conv2DTranspose):
-    return kernel.shape[-2]
-  return kernel.shape[-1]
-
-
-def _per_output_channel(layer, kernel, v):
-  """v (one value per output channel) shaped to broadcast against kernel."""
-  if isinstance(layer, keras.layers.DepthwiseConv2D):
-    return tf.reshape(v, kernel.shape[-2:])
-  if isinstance(layer, keras.layers.Conv2DTranspose):
-    return tf.reshape(v, [-1, 1])
-  return v
-
-
-@keras.saving.register_keras_serializable(package=_PACKAGE)
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class QuantizedLayer(keras.layers.Layer):
   """A Dense/Conv layer, the BatchNormalization it feeds (folded) and its
-  fused activation, with a fake-quantized kernel and an int8 output
+  fused activation, with fake-quantized kernels and an int8 output
   quantizer: one TFLite CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED /
-  TRANSPOSE_CONV op. See the module docstring for the folding.
+  TRANSPOSE_CONV op, or the chain of them a layer with several kernels
+  becomes (registry.LayerSupport.stages). See the module docstring for the
+  folding.
 
   Args:
-    layer: the Dense/Conv layer, with a linear activation and no bias (its
-      bias, if any, is this layer's `bias`).
+    layer: the Dense/Conv layer (a WEIGHTED entry of tf_qdq.keras.registry),
+      with a linear activation and no bias (its bias, if any, is this
+      layer's `bias`).
     batch_norm: the BatchNormalization (over the last axis) to fold, or None.
     activation: "linear", "relu" or "relu6", applied after the bias.
     use_bias: whether the original layer had a bias.
@@ -92,7 +74,7 @@ class QuantizedLayer(keras.layers.Layer):
     per_channel: one weight scale per output channel (else per tensor).
     quantize_output: end with an ActivationQuantizer (False when the next op
       quantizes, e.g. an Add fused with a ReLU).
-    output_bits: of the output quantizer.
+    output_bits: of the output quantizer (and of those between stages).
     freeze_bn_delay: training steps after which the BatchNormalization
       statistics stop updating and training uses the inference form; None:
       never.
@@ -105,13 +87,14 @@ class QuantizedLayer(keras.layers.Layer):
                symmetric_output=False, **kwargs):
     kwargs["autocast"] = False  # the kernel is folded in float32
     super().__init__(**kwargs)
-    if type(layer) not in QUANTIZABLE_LAYERS:  # pylint: disable=unidiomatic-typecheck
-      raise ValueError(f"QuantizedLayer: {type(layer).__name__} is not one of "
-                       f"{sorted(t.__name__ for t in QUANTIZABLE_LAYERS)}.")
+    entry = registry.weighted(layer)
+    if entry is None:
+      raise ValueError(
+          f"QuantizedLayer: {type(layer).__name__} is not one of "
+          f"{sorted(t.__name__ for t in registry.weighted_types())} "
+          "(tf_qdq.keras.registry).")
     check_activation(activation, "QuantizedLayer")
-    if not 2 <= int(num_bits) <= 8:
-      raise ValueError(f"QuantizedLayer: num_bits must be in [2, 8] (int8 "
-                       f"weights), got {num_bits}.")
+    check_num_bits("QuantizedLayer", num_bits, high=8, hint=" (int8 weights)")
     if freeze_bn_delay is not None and int(freeze_bn_delay) < 0:
       raise ValueError(f"QuantizedLayer: freeze_bn_delay must be >= 0 or None, "
                        f"got {freeze_bn_delay}.")
@@ -126,6 +109,17 @@ class QuantizedLayer(keras.layers.Layer):
     self.freeze_bn_delay = (None if freeze_bn_delay is None
                             else int(freeze_bn_delay))
     self.symmetric_output = bool(symmetric_output)
+    self._specs = entry.kernels
+    self._stages = None if entry.stages is None else entry.stages(layer)
+    if self._stages is not None:
+      # The int8 tensors between the stages (e.g. the depthwise output of a
+      # SeparableConv2D): what the runtime's first op writes.
+      self.stage_quantizers = [
+          ActivationQuantizer(num_bits=self.output_bits,
+                              name=f"stage_{i}_quantizer",
+                              dtype=layer.dtype_policy,
+                              symmetric=self.symmetric_output)
+          for i in range(len(self._stages) - 1)]
     self.output_quantizer = None
     if self.quantize_output:
       self.output_quantizer = ActivationQuantizer(
@@ -137,7 +131,7 @@ class QuantizedLayer(keras.layers.Layer):
     if not self.layer.built:
       self.layer.build(input_shape)
     output_shape = self.layer.compute_output_shape(input_shape)
-    channels = output_channels(self.layer)
+    channels = _kernels.output_channels(self.layer)
     if self.use_bias:
       self.bias = self.add_weight(name="bias", shape=(channels,),
                                   initializer="zeros")
@@ -147,8 +141,14 @@ class QuantizedLayer(keras.layers.Layer):
       self.step = self.add_weight(name="step", shape=(), trainable=False,
                                   initializer="zeros", dtype="int64",
                                   aggregation="only_first_replica")
+    for quantizer in getattr(self, "stage_quantizers", ()):
+      quantizer.build(None)
     if self.output_quantizer is not None:
       self.output_quantizer.build(output_shape)
+
+  def kernel_variables(self):
+    """The wrapped layer's kernels, in the registry's order."""
+    return [_kernels.kernel_variable(self.layer, spec) for spec in self._specs]
 
   # The folded weights. Inference and export compute them with the same ops,
   # so the exported constants have the bits that the QAT model uses.
@@ -163,8 +163,8 @@ class QuantizedLayer(keras.layers.Layer):
   def _bias_value(self):
     if self.use_bias:
       return tf.convert_to_tensor(self.bias)
-    return tf.zeros([output_channels(self.layer)],
-                    kernel_variable(self.layer).dtype)
+    return tf.zeros([_kernels.output_channels(self.layer)],
+                    self.kernel_variables()[-1].dtype)
 
   def folded_bias(self, scale=None):
     """The bias of the int8 op: beta + (b - moving_mean) * s with BN, else b.
@@ -177,28 +177,47 @@ class QuantizedLayer(keras.layers.Layer):
     shifted = (bias - tf.convert_to_tensor(bn.moving_mean)) * scale
     return (tf.convert_to_tensor(bn.beta) + shifted) if bn.center else shifted
 
-  def quantized_kernel(self, scale=None):
-    """(kernel on the weight grid with BN folded in, its per-channel L).
-    `scale`: s, when the caller has it."""
-    kernel = tf.convert_to_tensor(kernel_variable(self.layer))
-    if self.batch_norm is not None:
-      scale = self._bn_scale() if scale is None else scale
-      kernel = kernel * _per_output_channel(self.layer, kernel, scale)
-    return fake_quant_kernel(self.layer, kernel, self.num_bits,
-                             self.per_channel)
+  def quantized_kernels(self, scale=None):
+    """[(kernel on the weight grid, its per-channel L)], one per kernel, with
+    the BatchNormalization folded into the last. `scale`: s, when the caller
+    has it."""
+    result = []
+    last = len(self._specs) - 1
+    for i, (spec, variable) in enumerate(zip(self._specs,
+                                             self.kernel_variables())):
+      kernel = tf.convert_to_tensor(variable)
+      if i == last and self.batch_norm is not None:
+        scale = self._bn_scale() if scale is None else scale
+        kernel = kernel * _kernels.per_output_channel(spec, kernel, scale)
+      result.append(_kernels.fake_quant_kernel(spec, kernel, self.num_bits,
+                                               self.per_channel))
+    return result
 
-  def _linear(self, inputs, kernel):
-    with keras.StatelessScope(
-        state_mapping=[(kernel_variable(self.layer), kernel)]):
-      return self.layer(inputs)
+  def quantized_kernel(self, scale=None):
+    """(kernel, L) of the last kernel, the one the BatchNormalization folds
+    into (the only one but for layers with stages)."""
+    return self.quantized_kernels(scale)[-1]
+
+  def _linear(self, inputs, kernels, training=None):
+    """The layer's linear part with `kernels` in place of its variables."""
+    if self._stages is None:
+      with keras.StatelessScope(
+          state_mapping=list(zip(self.kernel_variables(), kernels))):
+        return self.layer(inputs)
+    y = tf.cast(inputs, self.layer.compute_dtype)
+    for i, (stage, kernel) in enumerate(zip(self._stages, kernels)):
+      if i:
+        y = self.stage_quantizers[i - 1](y, training=training)
+      y = stage(y, tf.cast(kernel, y.dtype))
+    return y
 
   def call(self, inputs, training=None):
     state = export_state()
     if state is not None:
       return self._export_call(inputs, state)
     scale = None if self.batch_norm is None else self._bn_scale()
-    kernel, _ = self.quantized_kernel(scale)
-    y = self._linear(inputs, kernel)
+    kernels = [k for k, _ in self.quantized_kernels(scale)]
+    y = self._linear(inputs, kernels, training)
     if self.batch_norm is not None and training:
       if self.freeze_bn_delay is None:
         y = self._batch_statistics(y, scale)
@@ -253,23 +272,29 @@ class QuantizedLayer(keras.layers.Layer):
     return y * tf.cast(factor, y.dtype) + tf.cast(offset, y.dtype)
 
   def deployable_weights(self):
-    """NumPy (kernel on the grid, bias, per-channel L): the constants of the
-    int8 op, computed by the ops the inference graph runs."""
+    """NumPy ([(kernel on the grid, per-channel L)], bias): the constants of
+    the int8 op(s), computed by the ops the inference graph runs."""
     with tf.init_scope():  # also while a tf.function is traced
-      kernel, limit = self.quantized_kernel()
-      return kernel.numpy(), self.folded_bias().numpy(), limit.numpy()
+      kernels = [(k.numpy(), limit.numpy())
+                 for k, limit in self.quantized_kernels()]
+      return kernels, self.folded_bias().numpy()
 
   def _export_call(self, inputs, state):
-    kernel, bias, limit = self.deployable_weights()
-    kernel = tf.constant(kernel)
-    if self.name in state["fake_quant_weights"]:
-      # Conv2D [h, w, in, out]: TFLite's converter reads per-channel ranges on
-      # the last axis and keeps the narrower grid in int8 storage.
-      kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(
-          kernel, -limit * np.ones(kernel.shape[-1], np.float32),
-          limit * np.ones(kernel.shape[-1], np.float32),
-          num_bits=self.num_bits, narrow_range=True)
-    y = self._add_bias(self._linear(inputs, kernel), tf.constant(bias))
+    kernels, bias = self.deployable_weights()
+    constants = []
+    for spec, (kernel, limit) in zip(self._specs, kernels):
+      kernel = tf.constant(kernel)
+      if (self.name, spec.attribute) in state.fake_quant_weights:
+        # [..., out] (CONV_2D): TFLite's converter reads per-channel ranges
+        # on the last axis and keeps the narrower grid in int8 storage.
+        channels = kernel.shape[-1]
+        kernel = tf.quantization.fake_quant_with_min_max_vars_per_channel(
+            kernel, -limit * np.ones(channels, np.float32),
+            limit * np.ones(channels, np.float32),
+            num_bits=self.num_bits, narrow_range=True)
+      constants.append(kernel)
+    y = self._add_bias(self._linear(inputs, constants, training=False),
+                       tf.constant(bias))
     y = apply_activation(y, self.activation)
     if self.output_quantizer is not None:
       y = self.output_quantizer(y, training=False)

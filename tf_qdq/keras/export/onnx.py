@@ -20,15 +20,23 @@ encodings never saturate:
   with quantize_model(..., num_bits=7); stored as int8, the fast kernels;
 * uint8 weights with zero point 128 (the same grid, shifted): onnxruntime runs
   them on its uint8 x uint8 kernels, which widen to int16 before multiplying.
-  Exact on every CPU, and slower (docs/benchmarks.md "ONNX weights").
+  Exact on every CPU, and slower (docs/onnx_weights.md).
 `weight_dtype="auto"` (the default) picks int8 where the grid allows and uint8
 for full 8-bit grids, so the shipped file equals the QAT model everywhere.
 """
 import os
+import warnings
 
 import numpy as np
 
-_WEIGHT_INPUT = {"Conv": 1, "ConvTranspose": 1, "MatMul": 1, "Gemm": 1}
+from tf_qdq.keras import registry
+from tf_qdq.keras.export.trace import all_layers
+from tf_qdq.keras.export.trace import check_int8_scheme
+from tf_qdq.keras.export.trace import concrete_function
+from tf_qdq.keras.int8.activations import ActivationQuantizer
+
+# {ONNX op: input index of its weight}, from the layer-support table.
+_WEIGHT_INPUT = registry.onnx_weight_inputs()
 
 WEIGHT_DTYPES = ("auto", "int8", "uint8")
 
@@ -44,11 +52,9 @@ _SATURATION_FIX = (
 
 
 def _check_quantizers(model, symmetric):
-  from tf_qdq import _keras_activations as _activations  # pylint: disable=import-outside-toplevel
-  from tf_qdq._keras_export import _all_layers  # pylint: disable=import-outside-toplevel
   asymmetric = []
-  for layer in _all_layers(model):
-    if not isinstance(layer, _activations.ActivationQuantizer):
+  for layer in all_layers(model):
+    if not isinstance(layer, ActivationQuantizer):
       continue
     if layer.num_bits != 8:
       raise ValueError(
@@ -192,10 +198,10 @@ def _storage_policy(weight_dtype, symmetric_activations):
   return storage, as_uint8, saturating
 
 
-def export_onnx(model, filepath, input_signature, verbose, concrete_function,
-                opset=13, symmetric_activations=False, weight_dtype="auto"):
+def export_onnx(model, filepath, input_signature, verbose, opset=13,
+                symmetric_activations=False, weight_dtype="auto"):
   """See tf_qdq.keras.export."""
-  import warnings  # pylint: disable=import-outside-toplevel
+  check_int8_scheme(model, "onnx")
   try:
     import onnx  # pylint: disable=import-outside-toplevel
     import tf2onnx  # pylint: disable=import-outside-toplevel

@@ -1,0 +1,289 @@
+"""quantize_model's "int8" scheme: rebuilds a functional graph so that it
+computes what TFLite's int8 runtime computes (see tf_qdq.keras.int8.layers).
+
+The rebuild walks the model's nodes in order and asks the layer-support table
+(tf_qdq.keras.registry) what each layer is:
+* WEIGHTED (Conv/Dense): absorbs the BatchNormalization and the ReLU/ReLU6
+  that follow it (when each is the sole consumer and not a model output, and
+  the entry fuses it) into one QuantizedLayer, whose output is quantized;
+* REQUANTIZING (Add, Concatenate, average pooling, ...): the layer, then an
+  ActivationQuantizer; an Add followed by its sole consumer ReLU/ReLU6 is
+  left unquantized (TFLite fuses the ReLU into ADD), the ReLU quantizes;
+* ACTIVATION: the layer, then an ActivationQuantizer (a fixed range for
+  softmax, sigmoid and tanh, as TFLite's int8 kernels have);
+* a tensor that only feeds a layer whose inputs take its scale (Concatenate)
+  gets no quantizer of its own;
+* KEEPS_SCALE (max pooling, reshapes, padding, dropout, ...): copied, keeping
+  their input's quantization;
+* BATCH_NORM on its own, UNSUPPORTED and unknown layers: copied and their
+  output quantized, with a warning naming them: whether they run in int8 is
+  the converter's decision, and export checks.
+Model inputs get an ActivationQuantizer first (the int8 model's input
+QUANTIZE). Nested functional/Sequential models are inlined.
+
+`rebuild` returns the new graph's tensors and a report; tf_qdq.keras.model
+makes the QuantizedModel of them.
+"""
+import dataclasses
+
+import keras
+
+from tf_qdq.keras import kernels as _kernels
+from tf_qdq.keras import registry
+from tf_qdq.keras.int8.activations import FUSED_ACTIVATIONS
+from tf_qdq.keras.int8.activations import output_quantizer_for
+from tf_qdq.keras.int8.layers import QuantizedLayer
+
+
+def functional_graph(op):
+  """The functional graph of a nested Sequential/functional model (None for
+  anything else, and for subclassed models)."""
+  if not isinstance(op, keras.Model):
+    return None
+  graph = op._functional if isinstance(op, keras.Sequential) else op  # pylint: disable=protected-access
+  return graph if hasattr(graph, "_nodes_by_depth") else None
+
+
+def _copy(layer, **overrides):
+  config = {**layer.get_config(), **overrides}
+  return layer.__class__.from_config(config)
+
+
+def _role(node):
+  return registry.support_for(node.operation).role
+
+
+@dataclasses.dataclass
+class Report:
+  """What the rebuild did, by the original model's layer names."""
+  quantized: list = dataclasses.field(default_factory=list)
+  folded: list = dataclasses.field(default_factory=list)
+  warnings: list = dataclasses.field(default_factory=list)  # (name, why)
+
+
+class _Rebuild:
+  """One pass over a functional graph (and the graphs nested in it)."""
+
+  def __init__(self, num_bits, per_channel, freeze_bn_delay, symmetric):
+    self.symmetric = symmetric
+    self.num_bits = num_bits
+    self.per_channel = per_channel
+    self.freeze_bn_delay = freeze_bn_delay
+    self.weight_sources = []   # (new layer, callable that copies weights)
+    self.report = Report()
+    self.names = set()
+
+  def unique(self, name):
+    candidate, i = name, 1
+    while candidate in self.names:
+      i += 1
+      candidate = f"{name}_{i}"
+    self.names.add(candidate)
+    return candidate
+
+  def quantizer(self, activation=None, name="quant", dtype=None):
+    return output_quantizer_for(activation, name=self.unique(name),
+                                dtype=dtype, symmetric=self.symmetric)
+
+  def warn(self, name, why):
+    self.report.warnings.append((name, why))
+
+  # -- the walk -----------------------------------------------------------------
+
+  def run(self, graph, new_inputs, outer=None):
+    """Maps `graph`'s outputs given new tensors for its inputs. `outer`: for
+    a nested graph, the enclosing graph's sole consumer of each output."""
+    tensors = {id(old): new for old, new in zip(graph.inputs, new_inputs)}
+    consumers = {}
+    nodes = []
+    for depth in sorted(graph._nodes_by_depth, reverse=True):  # pylint: disable=protected-access
+      for node in graph._nodes_by_depth[depth]:  # pylint: disable=protected-access
+        if node.operation is None or node.is_input:
+          continue
+        nodes.append(node)
+        for t in node.input_tensors:
+          consumers.setdefault(id(t), []).append(node)
+    outputs = {id(t) for t in graph.outputs}
+    absorbed = set()
+
+    def sole_consumer(t, across=False):
+      """The one node that uses `t`, if one does. `across`: also beyond the
+      graph's outputs (into the enclosing graph): only to decide where
+      quantizers go, never to absorb a node of another graph."""
+      if id(t) in outputs:
+        return outer(t) if across and outer is not None else None
+      users = consumers.get(id(t), [])
+      return users[0] if len(users) == 1 else None
+
+    for node in nodes:
+      if id(node) in absorbed:
+        continue
+      if any(id(t) not in tensors for t in node.input_tensors):
+        continue
+      args, kwargs = node.arguments.fill_in(tensors)
+      op = node.operation
+      inner = functional_graph(op)
+      if inner is not None:
+        exits = {id(t): n for t, n in zip(inner.outputs, node.output_tensors)}
+        result = self.run(
+            inner, [tensors[id(t)] for t in node.input_tensors],
+            lambda t, exits=exits: sole_consumer(exits[id(t)], across=True))
+        for old, new in zip(node.output_tensors, result):
+          tensors[id(old)] = new
+        continue
+      out, last = self.visit(node, op, args, kwargs, sole_consumer, absorbed)
+      for old, new in zip(keras.tree.flatten(last.output_tensors),
+                          keras.tree.flatten(out)):
+        tensors[id(old)] = new
+    return [tensors[id(t)] for t in graph.outputs]
+
+  @staticmethod
+  def _feeds_a_shared_scale(tensor, sole_consumer):
+    """Whether `tensor` only feeds a layer whose inputs take its output's
+    quantization (TFLite's int8 CONCATENATION has one scale for its inputs
+    and output): the converter gives such a tensor that layer's
+    quantization, so it gets no quantizer of its own (as tfmot's
+    ConcatTransform does)."""
+    follower = sole_consumer(tensor, across=True)
+    return follower is not None and registry.support_for(
+        follower.operation).inputs_take_its_scale
+
+  def visit(self, node, op, args, kwargs, sole_consumer, absorbed):
+    """Builds the new tensors for `node` (and the nodes it absorbs); returns
+    them with the last absorbed node, whose outputs they replace."""
+    entry = registry.support_for(op)
+    if entry.role == registry.WEIGHTED:
+      return self.visit_weighted(node, op, entry, args, kwargs, sole_consumer,
+                                 absorbed)
+    copy = _copy(op, name=self.unique(op.name))
+    self.weight_sources.append((copy, op))
+    out = copy(*args, **kwargs)
+    if entry.role in (registry.KEEPS_SCALE, registry.INPUT):
+      return out, node
+    dtype = copy.dtype_policy
+    if self._feeds_a_shared_scale(node.output_tensors[0], sole_consumer):
+      return out, node  # the shared quantizer is this tensor's
+    name = f"{op.name}_quant"
+    if entry.role == registry.REQUANTIZING:
+      follower = sole_consumer(node.output_tensors[0], across=True)
+      if (follower is not None and _role(follower) == registry.ACTIVATION and
+          registry.activation_of(follower.operation) in entry.fuses):
+        return out, node  # the activation quantizes; TFLite fuses it
+      return self.quantizer(name=name, dtype=dtype)(out), node
+    act = (registry.activation_of(op) if entry.role == registry.ACTIVATION
+           else None)
+    if act is not None:
+      return self.quantizer(act, name=name, dtype=dtype)(out), node
+    if entry.role == registry.ACTIVATION:  # a ReLU with a slope, ...
+      self.warn(op.name, f"{type(op).__name__} is not in the int8 scheme "
+                "(an activation without an int8 kernel): copied with its "
+                "output quantized; export checks that it converts to int8")
+    else:
+      self.warn(op.name, entry.warning)
+    return self.quantizer(name=name, dtype=dtype)(out), node
+
+  def _fused_follower(self, node, entry, sole_consumer):
+    """The BatchNormalization and the activation `node` absorbs: (batch
+    norm node or None, activation name, last absorbed node)."""
+    last, batch_norm, fused = node, None, "linear"
+    follower = sole_consumer(node.output_tensors[0])
+    if ("batch_norm" in entry.fuses and follower is not None and
+        _role(follower) == registry.BATCH_NORM and
+        follower.operation.axis in (-1, len(node.output_tensors[0].shape) - 1)
+        and not follower.arguments.kwargs.get("training")):
+      batch_norm = follower
+      last = follower
+    follower = sole_consumer(last.output_tensors[0])
+    if follower is not None and _role(follower) == registry.ACTIVATION:
+      act = registry.activation_of(follower.operation)
+      if act in entry.fuses:
+        fused = act
+        last = follower
+    return batch_norm, fused, last
+
+  def visit_weighted(self, node, op, entry, args, kwargs, sole_consumer,
+                     absorbed):
+    act = registry.activation_of(op)
+    last = node
+    batch_norm = None
+    fused = act if act in FUSED_ACTIVATIONS else "linear"
+    if act == "linear":
+      bn_node, fused, last = self._fused_follower(node, entry, sole_consumer)
+      for absorbed_node in (bn_node, last):
+        if absorbed_node is not node and absorbed_node is not None:
+          absorbed.add(id(absorbed_node))
+      batch_norm = None if bn_node is None else bn_node.operation
+    copy = _copy(op, name=self.unique(op.name), activation="linear",
+                 use_bias=False)
+    bn_copy = None if batch_norm is None else _copy(
+        batch_norm, name=self.unique(batch_norm.name))
+    wrapper = QuantizedLayer(
+        copy, batch_norm=bn_copy, activation=fused,
+        use_bias=op.use_bias, num_bits=self.num_bits,
+        per_channel=self.per_channel, freeze_bn_delay=self.freeze_bn_delay,
+        quantize_output=not (act in FUSED_ACTIVATIONS and
+                             self._feeds_a_shared_scale(
+                                 last.output_tensors[0], sole_consumer)),
+        symmetric_output=self.symmetric, dtype=op.dtype_policy,
+        name=self.unique(f"quant_{op.name}"))
+    self.report.quantized.append(op.name)
+    if entry.warning:
+      self.warn(op.name, entry.warning)
+    if batch_norm is not None:
+      self.report.folded.append(batch_norm.name)
+    self.weight_sources.append((wrapper, (op, batch_norm)))
+    out = wrapper(*args, **kwargs)
+    if act not in FUSED_ACTIVATIONS and act is not None:
+      activation = keras.layers.Activation(
+          act, name=self.unique(f"{op.name}_activation"),
+          dtype=op.dtype_policy)
+      out = self.quantizer(act, name=f"{op.name}_activation_quant",
+                           dtype=op.dtype_policy)(activation(out))
+    elif act is None:
+      self.warn(op.name, (
+          "custom activation: applied after the output quantizer as a float "
+          "op; give the layer a built-in activation"))
+      out = keras.layers.Activation(op.activation)(out)
+    return out, last
+
+
+def _copy_weights(new, source):
+  if isinstance(new, QuantizedLayer):
+    layer, batch_norm = source
+    for target, variable in zip(new.kernel_variables(),
+                                _kernels.kernel_variables(layer)):
+      target.assign(variable)
+    if new.use_bias:
+      new.bias.assign(layer.bias)
+    if batch_norm is not None:
+      new.batch_norm.set_weights(batch_norm.get_weights())
+  else:
+    new.set_weights(source.get_weights())
+
+
+def rebuild(model, num_bits=8, per_channel_weights=True, freeze_bn_delay=None,
+            symmetric_activations=False):
+  """The int8 QAT graph of `model`: (inputs, outputs, report), with the
+  weights copied from `model`."""
+  graph = functional_graph(model)
+  if graph is None:
+    raise ValueError(
+        "quantize_model: the model has no functional graph (a subclassed "
+        "model, or a Sequential without an Input); rebuild it with "
+        "keras.Input or as a Sequential starting with keras.Input(shape).")
+  walk = _Rebuild(num_bits, per_channel_weights, freeze_bn_delay,
+                  symmetric_activations)
+  names = [t._keras_history.operation.name for t in graph.inputs]  # pylint: disable=protected-access
+  inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype,
+                        name=walk.unique(name))
+            for t, name in zip(graph.inputs, names)]
+  quantized_inputs = [walk.quantizer(name=f"{name}_quant")(x)
+                      if x.dtype in ("float16", "bfloat16", "float32",
+                                     "float64") else x
+                      for name, x in zip(names, inputs)]
+  outputs = walk.run(graph, quantized_inputs)
+
+  def copy_weights():
+    for new, source in walk.weight_sources:
+      _copy_weights(new, source)
+  return inputs, outputs, walk.report, copy_weights
