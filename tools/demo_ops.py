@@ -3,8 +3,9 @@ prints whether the two agree bit for bit.
 
     python tools/demo_ops.py
 
-Rows marked "deviation" are where tf-qdq deliberately differs from TF (see the
-README's table): the comparison there is against the documented semantics.
+Rows marked "deviation" are where tf-qdq deliberately differs from TF
+(docs/semantics.md D2 and D7): the comparison there is against the documented
+semantics.
 """
 import math
 

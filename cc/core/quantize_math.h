@@ -123,7 +123,7 @@ QDQ_INLINE C QdqGradient(C gradient, C x, C input_min, C input_max) {
 // max(-0, +0) is +0 whatever the order, so any reduction order (thread count,
 // CPU or GPU) gives the same bits. TF's Eigen reductions depend on the order
 // in both respects: a NaN is skipped or poisons the range depending on where
-// it sits, and which zero wins likewise (README, deviations).
+// it sits, and which zero wins likewise (docs/semantics.md D12, D13).
 template <typename C>
 QDQ_INLINE C MergeEqualBits(C a, C b, bool keep_sign_if_any);
 template <>

@@ -2,11 +2,11 @@
 // TF's inputs, outputs, attrs and defaults, and TF's shape functions with TF's
 // messages in TF's order (docs/semantics.md §2.2, §3.2, §4.1, §5.1, §6).
 //
-// Deliberate differences (README, "Deviations from TensorFlow"):
+// Deliberate differences (docs/semantics.md §11, "Deviations"):
 //  * T is {bfloat16, half, float, double} for every op; FakeQuant gains a `T`
-//    attr defaulting to float, so TF-style calls keep working;
+//    attr defaulting to float, so TF-style calls keep working (D1);
 //  * FakeQuantWithMinMaxVarsPerChannelGradient accepts rank > 4 in graph mode,
-//    as TF's kernel already does in eager mode.
+//    as TF's kernel already does in eager mode (D9).
 //
 // Each FakeQuant op also has a float-only twin, TfQdq>...Float, without `T`,
 // for the eager fast path alone (see "FakeQuant" below).

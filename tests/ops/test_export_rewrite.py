@@ -1,5 +1,6 @@
-"""python -m tf_qdq.export: a SavedModel of raw tf_qdq ops rewritten into
-TF built-ins, loaded in a process that never imports tf_qdq, bit for bit."""
+"""python -m tf_qdq.saved_model_rewrite: a SavedModel of raw tf_qdq ops
+rewritten into TF built-ins, loaded in a process that never imports tf_qdq,
+bit for bit. tf_qdq.export is its alias (the former name)."""
 import os
 import subprocess
 import sys
@@ -10,7 +11,9 @@ import pytest
 import tensorflow as tf
 
 import tf_qdq
-from tf_qdq import export as rewrite
+from tf_qdq import saved_model_rewrite as rewrite
+
+pytestmark = pytest.mark.slow  # trains, converts, starts processes
 
 _LOADER = textwrap.dedent("""
     import sys
@@ -64,8 +67,8 @@ def test_rewritten_saved_model_is_bit_identical_without_tf_qdq(tmp_path):
   module = _RawOps()
   src, dst = tmp_path / "src", tmp_path / "dst"
   tf.saved_model.save(module, str(src))
-  done = subprocess.run([sys.executable, "-m", "tf_qdq.export", str(src),
-                         str(dst)], capture_output=True, text=True,
+  done = subprocess.run([sys.executable, "-m", "tf_qdq.saved_model_rewrite",
+                         str(src), str(dst)], capture_output=True, text=True,
                         timeout=300, check=False)
   assert done.returncode == 0, done.stderr[-3000:]
   assert "5 tf_qdq ops rewritten" in done.stdout
@@ -135,7 +138,7 @@ def test_rewrite_refuses_what_tf_cannot_run_and_names_it(tmp_path):
 def test_rewrite_warns_where_tf_bits_can_differ(tmp_path):
   src = tmp_path / "src"
   tf.saved_model.save(_RawOps(), str(src))
-  with pytest.warns(UserWarning, match="deviations 12 and 13"):
+  with pytest.warns(UserWarning, match="docs/semantics.md D12, D13"):
     counts = rewrite.rewrite_saved_model(src, tmp_path / "dst")
   assert counts["TfQdq>FakeQuantWithMinMaxVarsPerChannel"] == 1
   with pytest.raises(FileExistsError):
@@ -172,3 +175,23 @@ def test_float_only_twins_rewrite_and_training_steps_are_refused(tmp_path):
   tf.saved_model.save(Step(), str(src))
   with pytest.raises(ValueError, match="training step.*training=False"):
     rewrite.rewrite_saved_model(src, tmp_path / "step_out")
+
+
+def test_tf_qdq_export_is_an_alias_of_saved_model_rewrite(tmp_path):
+  """The former name keeps working: the module re-exports the public names,
+  and `python -m tf_qdq.export` runs the same command line."""
+  from tf_qdq import export  # pylint: disable=import-outside-toplevel
+  assert export.__all__ == rewrite.__all__
+  for name in rewrite.__all__:
+    assert getattr(export, name) is getattr(rewrite, name), name
+  done = subprocess.run([sys.executable, "-m", "tf_qdq.export", "--help"],
+                        capture_output=True, text=True, timeout=300,
+                        check=False)
+  assert done.returncode == 0, done.stderr[-3000:]
+  assert done.stdout.startswith("usage: python -m tf_qdq.export [-h] src dst")
+  done = subprocess.run([sys.executable, "-m", "tf_qdq.export",
+                         str(tmp_path / "missing"), str(tmp_path / "out")],
+                        capture_output=True, text=True, timeout=300,
+                        check=False)
+  assert done.returncode == 1
+  assert "tf_qdq.saved_model_rewrite: error:" in done.stderr
