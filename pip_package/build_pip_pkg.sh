@@ -17,8 +17,9 @@ PY="${PYTHON_BIN_PATH:-python3}"
 
 STAGE="$(mktemp -d)"
 trap 'rm -rf "$STAGE"' EXIT
-mkdir -p "$STAGE/tf_qdq"
-cp "$RUNFILES"/tf_qdq/*.py "$STAGE/tf_qdq/"
+# The package with its subpackages (tf_qdq/_xla, tf_qdq/keras/...): every .py
+# under tf_qdq/, at its relative path.
+(cd "$RUNFILES" && find -L tf_qdq -name "*.py" -print0 | xargs -0 -I{} install -D -m 0644 {} "$STAGE/{}")
 rm -f "$STAGE/tf_qdq/_build_info.py"
 install -m 0755 "$RUNFILES/cc/tf/_tf_qdq_ops.so" "$STAGE/tf_qdq/"
 # tf_qdq._core, built by Bazel for the configured Python (//cc/python:core_module).

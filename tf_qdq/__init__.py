@@ -22,7 +22,8 @@ if _tf is None:
 
   def __getattr__(name):
     raise ImportError(
-        f"tf_qdq.{name} needs TensorFlow 2.21 (pip install tensorflow==2.21.0), "
+        f"tf_qdq.{name} needs TensorFlow 2.21 (pip install "
+        "tensorflow==2.21.0), "
         f"which could not be imported: {_TF_IMPORT_ERROR}. tf_qdq.core works "
         "without it.")
 else:

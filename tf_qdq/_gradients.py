@@ -103,7 +103,7 @@ def _fake_quant_args_grad_grad(op, grad):
   return [d_gradients, tf.zeros_like(x)]
 
 
-# ---- FakeQuantWithMinMaxVars(PerChannel) ---------------------------------------
+# ---- FakeQuantWithMinMaxVars(PerChannel) -------------------------------------
 
 
 @_register_fake_quant_gradient(_VARS)
@@ -125,7 +125,8 @@ def _below_above_masks(x, min_per_element, max_per_element, attrs):
   kernels' own nudge: the per-channel gradient op with one channel per element
   and a gradient of ones returns exactly these masks as its range "sums"."""
   flat = tf.reshape(x, [1, -1])
-  _, below, above = _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient(
+  gradient = _ops.tf_qdq_fake_quant_with_min_max_vars_per_channel_gradient
+  _, below, above = gradient(
       gradients=tf.ones_like(flat), inputs=flat, min=min_per_element,
       max=max_per_element, **attrs)
   shape = tf.shape(x)
@@ -174,7 +175,7 @@ def _fake_quant_per_channel_grad_grad(op, grad_wrt_input, grad_wrt_min,
       lambda: tf.tile(min_, rows), lambda: tf.tile(max_, rows))
 
 
-# ---- FakeQuantWithMovingAverage (tf_qdq.keras' training step) ------------------
+# ---- FakeQuantWithMovingAverage (tf_qdq.keras' training step) ----------------
 
 
 @tf.RegisterGradient("TfQdq>FakeQuantWithMovingAverage")

@@ -11,12 +11,13 @@ TF upgrade that moves one of them breaks here, at `import tf_qdq`.
 # tells a function that its caller's tf.function has jit_compile=True.
 from tensorflow.python.ops import control_flow_util
 
-# xla_optimization_barrier (tf_qdq._xla_common.opaque): XlaOptimizationBarrier,
+# xla_optimization_barrier (tf_qdq._xla.common.opaque): XlaOptimizationBarrier,
 # which hides values from XLA's algebraic simplifier. tf2xla's ops are not in
 # tf.raw_ops; this generated wrapper is the only way to build one.
 from tensorflow.compiler.tf2xla.ops import gen_xla_ops
 
-# TFE_Py_FastPathExecute (tf_qdq.quantization's public functions): runs an op eagerly
+# TFE_Py_FastPathExecute (tf_qdq.quantization's public functions): runs an op
+# eagerly
 # without the generated wrapper's Python layer, which costs as much as a small
 # op. tf.raw_ops and the generated wrappers both go through that layer.
 from tensorflow.python import pywrap_tfe
@@ -38,7 +39,7 @@ from tensorflow.python.eager import execute
 # without `.dtype`'s DType object: a third of the cost.
 from tensorflow.python.framework.ops import EagerTensor
 
-# op_def_registry.get (tf_qdq.export's 16-bit rewrite): the OpDef of a
-# registered op, whose output_arg names the rewrite casts back to 16 bits.
+# op_def_registry.get (tf_qdq.saved_model_rewrite's 16-bit rewrite): the OpDef
+# of a registered op, whose output_arg names the rewrite casts back to 16 bits.
 # No public API returns a registered op's OpDef.
 from tensorflow.python.framework import op_def_registry

@@ -40,7 +40,8 @@ __all__ = [
 def _dtype_of(first):
   dtype = np.asarray(first).dtype
   if dtype not in _DTYPES:
-    raise TypeError(f"tf_qdq.core supports float16, float32 and float64 arrays, "
+    raise TypeError("tf_qdq.core supports float16, float32 and float64 "
+                    "arrays, "
                     f"got {dtype}")
   return dtype
 
@@ -71,7 +72,7 @@ def _int_attr(value, default):
   return int(value)
 
 
-def _flushed_float32(value):
+def flushed_float32(value):
   """A float attr as the kernels read it: float32, denormals flushed to a
   zero of their sign (the kernels run with DAZ; a conversion to the compute
   type outside the kernels would keep them). Shared with the XLA lowering."""
@@ -82,7 +83,7 @@ def _flushed_float32(value):
 
 
 def _float32_attr(value, default):
-  return float(_flushed_float32(_attr(value, default)))
+  return float(flushed_float32(_attr(value, default)))
 
 
 def _call(name, arrays, dtype, **attrs):
@@ -95,12 +96,13 @@ def quantize_and_dequantize_v4(input, input_min, input_max, signed_input=True,  
                                round_mode="HALF_TO_EVEN", narrow_range=False,
                                axis=-1, device="cpu"):
   dtype = _dtype_of(input)
-  return _call("quantize_and_dequantize_v4", (input, input_min, input_max), dtype,
-               signed_input=_attr(signed_input, True),
+  return _call("quantize_and_dequantize_v4", (input, input_min, input_max),
+               dtype, signed_input=_attr(signed_input, True),
                num_bits=_int_attr(num_bits, 8),
                range_given=_attr(range_given, False),
                round_mode=_attr(round_mode, "HALF_TO_EVEN"),
-               narrow_range=_attr(narrow_range, False), axis=_int_attr(axis, -1),
+               narrow_range=_attr(narrow_range, False),
+               axis=_int_attr(axis, -1),
                device=device)
 
 

@@ -152,7 +152,8 @@ def _qdq_attrs(signed_input, num_bits, range_given, round_mode, narrow_range,
   if (signed_input.__class__ is bool and num_bits.__class__ is int and
       range_given.__class__ is bool and round_mode.__class__ is str and
       narrow_range.__class__ is bool and axis.__class__ is int and
-      _INT64_MIN <= num_bits <= _INT64_MAX and _INT64_MIN <= axis <= _INT64_MAX):
+      _INT64_MIN <= num_bits <= _INT64_MAX and
+      _INT64_MIN <= axis <= _INT64_MAX):
     return signed_input, num_bits, range_given, round_mode, narrow_range, axis
   return (_bool_attr(signed_input, "signed_input", True),
           _int_attr(num_bits, "num_bits", 8),
@@ -219,7 +220,8 @@ def _qdq_v4(input, input_min, input_max, attrs, name):  # pylint: disable=redefi
 
 def quantize_and_dequantize_v4_grad(gradients, input, input_min, input_max,  # pylint: disable=redefined-builtin
                                     axis=-1, name=None):
-  """QuantizeAndDequantizeV4Grad: (input_backprop, min_backprop, max_backprop)."""
+  """QuantizeAndDequantizeV4Grad: (input_backprop, min_backprop,
+  max_backprop)."""
   axis = _int_attr(axis, "axis", -1)
   ctx = _eager_context(gradients)
   if ctx is not None:
@@ -423,7 +425,8 @@ def fake_quant_with_min_max_vars_per_channel_gradient(gradients, inputs, min,  #
                 else _PER_CHANNEL_GRADIENT),
           name, gradients, inputs, min, max, "num_bits", num_bits,
           "narrow_range", narrow_range)
-      return _ops._TfQdq_FakeQuantWithMinMaxVarsPerChannelGradientOutput._make(result)  # pylint: disable=protected-access
+      outputs = _ops._TfQdq_FakeQuantWithMinMaxVarsPerChannelGradientOutput  # pylint: disable=protected-access
+      return outputs._make(result)
     except Exception:  # pylint: disable=broad-except
       pass  # the generated wrapper below raises TF's error
   gradients = _as_tensor(gradients, inputs, min, max)

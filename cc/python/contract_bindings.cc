@@ -1,5 +1,5 @@
 // tf_qdq._core's check_* functions: the op contracts (cc/core/contract) on the
-// shapes the XLA lowering knows at trace time (tf_qdq/_xla_checks.py). Each
+// shapes the XLA lowering knows at trace time (tf_qdq/_xla/checks.py). Each
 // returns the first check those shapes fail, and the checks they cannot
 // decide, which the lowering makes when XLA compiles.
 #include "cc/python/contract_bindings.h"

@@ -320,7 +320,7 @@ PYBIND11_MODULE(_core, m) {
   tf_qdq::DefineOps<tf_qdq::core::Half>(m, "float16");
   tf_qdq::DefineContracts(m);
   // cc/core/layout.h's canonical order of the FakeQuant min/max backprop sums,
-  // which the XLA lowering (tf_qdq/_xla_sums.py) follows with TF ops.
+  // which the XLA lowering (tf_qdq/_xla/sums.py) follows with TF ops.
   m.attr("SUM_FLAT_CHUNK") = py::int_(tf_qdq::core::kFlatChunk);
   m.attr("SUM_FLAT_LANES") = py::int_(tf_qdq::core::kFlatLanes);
   m.attr("SUM_ROW_CHUNK") = py::int_(tf_qdq::core::kRowChunk);

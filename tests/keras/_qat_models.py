@@ -1,5 +1,5 @@
 """Small float models of the architectures QAT users ship (MobileNetV2-style,
-ResNet-style, Conv1D, MLP, Concatenate), and the helpers the export tests
+ResNet-style, Conv1D, MLP, Concatenate, Xception-style), and the helpers the export tests
 share: a QAT copy trained briefly so that every range and BN statistic is
 real, and the agreement of a runtime's outputs with the QAT model's."""
 import keras
@@ -80,8 +80,27 @@ def concatenate_net():
   return keras.Model(x, L.Dense(10)(y), name="concatenate_net")
 
 
+def xception_style():
+  """SeparableConv2D (one registry entry, two kernels): with BN and ReLU
+  folded, with its own activation and bias, and in a residual block."""
+  x = keras.Input((16, 16, 3))
+  y = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
+  y = L.BatchNormalization()(y)
+  y = L.ReLU()(y)
+  h = L.SeparableConv2D(16, 3, padding="same", use_bias=False)(y)
+  h = L.BatchNormalization()(h)
+  h = L.ReLU()(h)
+  h = L.SeparableConv2D(16, 3, padding="same", depth_multiplier=2,
+                        activation="relu")(h)
+  y = L.Add()([L.Conv2D(16, 1)(y), h])
+  y = L.MaxPooling2D()(y)
+  y = L.GlobalAveragePooling2D()(y)
+  return keras.Model(x, L.Dense(10)(y), name="xception_style")
+
+
 ARCHITECTURES = {f.__name__: f for f in (
-    mobilenet_v2_style, resnet_style, conv1d_net, mlp, concatenate_net)}
+    mobilenet_v2_style, resnet_style, conv1d_net, mlp, concatenate_net,
+    xception_style)}
 
 
 def data(model, n, seed):

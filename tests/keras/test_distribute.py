@@ -14,8 +14,11 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 
 import tf_qdq
+
+pytestmark = pytest.mark.slow  # trains, converts, starts processes
 
 # Each script is _HEADER, then its data, build() and record(), then _FIT_BOTH.
 _HEADER = textwrap.dedent("""

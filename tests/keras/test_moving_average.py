@@ -8,7 +8,7 @@ import tensorflow as tf
 import keras
 
 import tf_qdq.keras as qk
-from tf_qdq import _keras_activations
+from tf_qdq.keras.int8 import activations as int8_activations
 from tf_qdq._library import ops as _ops
 from _parity_util import ALL_DTYPES, assert_same_bits, dtype_name
 from _qat_models import mobilenet_v2_style
@@ -27,7 +27,7 @@ OPTIONS = [({}, "linear"), ({"symmetric": True}, "linear"),
 def fused_update(monkeypatch):
   """Sets whether the quantizers built from now on use the fused op."""
   def use(fused):
-    monkeypatch.setattr(_keras_activations, "FUSED_RANGE_UPDATE", fused)
+    monkeypatch.setattr(int8_activations, "FUSED_RANGE_UPDATE", fused)
   return use
 
 
@@ -138,11 +138,13 @@ def test_bad_attrs_and_states_raise_named_errors():
   x = tf.constant([0.5, -0.5])
   with pytest.raises(ValueError, match="ActivationQuantizer: activation must be one of"):
     qk.ActivationQuantizer()(x, training=True, activation="gelu")
-  with pytest.raises(tf.errors.InvalidArgumentError, match=r"momentum must be in \[0, 1\], got 1.5"):
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"momentum must be in \[0, 1\], got 1.5"):
     _raw(x, momentum=1.5)
   with pytest.raises(tf.errors.InvalidArgumentError, match="num_bits must be between 2 and 16"):
     _raw(x, num_bits=1)
-  with pytest.raises(tf.errors.InvalidArgumentError, match="`initialized` must be rank 0 but is rank 1"):
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match="`initialized` must be rank 0 but is rank 1"):
     _ops.tf_qdq_fake_quant_with_moving_average(
         inputs=x, min=tf.constant(-1.0), max=tf.constant(1.0), initialized=tf.constant([0.0]))
   with pytest.raises(ValueError, match="must be rank 0"):  # the shape function, in a graph

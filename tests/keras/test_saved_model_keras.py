@@ -17,6 +17,8 @@ import keras
 import tf_qdq
 import tf_qdq.keras as qk
 
+pytestmark = pytest.mark.slow  # trains, converts, starts processes
+
 
 def quantize_symmetric_qdq(model, **kwargs):
   """These tests cover the symmetric_qdq scheme (tf-qdq 0.1's default)."""
@@ -112,3 +114,28 @@ def test_loading_without_tf_qdq_names_the_missing_op(saved):
   """, cwd=saved)
   assert proc.returncode == 3, (proc.stdout, proc.stderr[-2000:])
   assert "Op type not registered 'TfQdq>" in proc.stdout
+
+
+# ---- files saved before the package moved into subpackages -------------------
+
+_RELEASE_DATA = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "data")
+
+
+@pytest.mark.parametrize("name", ["int8", "symmetric_qdq", "op_layers"])
+def test_loads_keras_files_saved_by_the_release(name):
+  """tests/keras/data/release_*.keras were written by tf-qdq 0.1.0 while the
+  layers lived in tf_qdq._keras_* modules (make_release_models.py there):
+  they load by the registered names ("tf_qdq>QuantizedLayer", ...) and
+  compute the outputs they were saved with, bit for bit."""
+  path = os.path.join(_RELEASE_DATA, f"release_{name}.keras")
+  expected = np.load(os.path.join(_RELEASE_DATA, f"release_{name}.npz"))
+  model = keras.models.load_model(path)
+  tf_qdq_layers = [layer for layer in model._flatten_layers(include_self=False)  # pylint: disable=protected-access
+                   if type(layer).__module__.startswith("tf_qdq.keras.")]
+  assert tf_qdq_layers, "no tf_qdq layer was deserialized"
+  got = model(expected["x"], training=False).numpy()
+  np.testing.assert_array_equal(got.view(np.uint32),
+                                expected["y"].view(np.uint32))
+  if name == "int8":
+    assert isinstance(model, qk.QuantizedModel)

@@ -45,14 +45,14 @@ skipped; checks of attributes and static shapes raise at trace time with the
 kernels' messages. Verified on XLA:CPU (x86-64 with AVX2 and FMA); XLA:GPU
 is unverified (NVPTX contracts multiplies with several uses too).
 
-This module detects the XLA context and names the entry points, one per op,
+This package detects the XLA context and names the entry points, one per op,
 with the op wrappers' arguments. The lowering, one file each:
 
-* tf_qdq/_xla_common.py: compute types, `opaque`, `separately_rounded`;
-* tf_qdq/_xla_checks.py: the checks of inputs and attrs (kernels' messages);
-* tf_qdq/_xla_sums.py: the canonical double sums (order from tf_qdq._core);
-* tf_qdq/_xla_qdq.py: QuantizeAndDequantize V2, V4 and V4Grad;
-* tf_qdq/_xla_fake_quant.py: the FakeQuant ops and their gradients.
+* tf_qdq/_xla/common.py: compute types, `opaque`, `separately_rounded`;
+* tf_qdq/_xla/checks.py: the checks of inputs and attrs (kernels' messages);
+* tf_qdq/_xla/sums.py: the canonical double sums (order from tf_qdq._core);
+* tf_qdq/_xla/qdq.py: QuantizeAndDequantize V2, V4 and V4Grad;
+* tf_qdq/_xla/fake_quant.py: the FakeQuant ops and their gradients.
 """
 import warnings
 
@@ -60,15 +60,16 @@ import tensorflow as tf
 
 from tf_qdq._tf_internal import control_flow_util
 # The entry points (tf_qdq.quantization, tf_qdq._keras_int8, the tests).
-from tf_qdq._xla_fake_quant import fake_quant_with_min_max_args  # noqa: F401
-from tf_qdq._xla_fake_quant import fake_quant_with_min_max_args_gradient  # noqa: F401
-from tf_qdq._xla_fake_quant import fake_quant_with_min_max_vars  # noqa: F401
-from tf_qdq._xla_fake_quant import fake_quant_with_min_max_vars_gradient  # noqa: F401
-from tf_qdq._xla_fake_quant import fake_quant_with_min_max_vars_per_channel  # noqa: F401
-from tf_qdq._xla_fake_quant import fake_quant_with_min_max_vars_per_channel_gradient  # noqa: F401
-from tf_qdq._xla_qdq import quantize_and_dequantize_v2  # noqa: F401
-from tf_qdq._xla_qdq import quantize_and_dequantize_v4  # noqa: F401
-from tf_qdq._xla_qdq import quantize_and_dequantize_v4_grad  # noqa: F401
+from tf_qdq._xla.fake_quant import fake_quant_with_min_max_args  # noqa: F401
+from tf_qdq._xla.fake_quant import fake_quant_with_min_max_args_gradient  # noqa: F401
+from tf_qdq._xla.fake_quant import fake_quant_with_min_max_vars  # noqa: F401
+from tf_qdq._xla.fake_quant import fake_quant_with_min_max_vars_gradient  # noqa: F401
+from tf_qdq._xla.fake_quant import fake_quant_with_min_max_vars_per_channel  # noqa: F401
+from tf_qdq._xla.fake_quant import (  # noqa: F401
+    fake_quant_with_min_max_vars_per_channel_gradient)
+from tf_qdq._xla.qdq import quantize_and_dequantize_v2  # noqa: F401
+from tf_qdq._xla.qdq import quantize_and_dequantize_v4  # noqa: F401
+from tf_qdq._xla.qdq import quantize_and_dequantize_v4_grad  # noqa: F401
 
 
 def in_xla_context():

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from tf_qdq import _core
 
-from tf_qdq._xla_common import FLOATS
+from tf_qdq._xla.common import FLOATS
 
 
 def invalid(message):

@@ -5,28 +5,28 @@ NudgeFakeQuantRange, FakeQuantize, FakeQuantGradient).
 FakeQuant rounds with floor(y + 0.5) and its zero point half away from zero
 (std::round), written exactly with floor; Vars divides by the scale, Args and
 PerChannel multiply by its inverse. The min/max backprops are the canonical
-double sums of tf_qdq._xla_sums.
+double sums of tf_qdq._xla.sums.
 """
 import tensorflow as tf
 
 from tf_qdq import _core
-from tf_qdq._xla_checks import check_int32
-from tf_qdq._xla_checks import convert_inputs
-from tf_qdq._xla_checks import enforce
-from tf_qdq._xla_checks import shape_of
-from tf_qdq._xla_common import compute_dtype
-from tf_qdq._xla_common import const
-from tf_qdq._xla_common import max_prefer_left
-from tf_qdq._xla_common import min_prefer_left
-from tf_qdq._xla_common import no_autograph
-from tf_qdq._xla_common import opaque
-from tf_qdq._xla_common import separately_rounded
-from tf_qdq._xla_common import store
-from tf_qdq._xla_common import to_compute
-from tf_qdq._xla_sums import column_sums
-from tf_qdq._xla_sums import flat_sums
-from tf_qdq._xla_sums import store_double
-from tf_qdq.core import _flushed_float32
+from tf_qdq._xla.checks import check_int32
+from tf_qdq._xla.checks import convert_inputs
+from tf_qdq._xla.checks import enforce
+from tf_qdq._xla.checks import shape_of
+from tf_qdq._xla.common import compute_dtype
+from tf_qdq._xla.common import const
+from tf_qdq._xla.common import max_prefer_left
+from tf_qdq._xla.common import min_prefer_left
+from tf_qdq._xla.common import no_autograph
+from tf_qdq._xla.common import opaque
+from tf_qdq._xla.common import separately_rounded
+from tf_qdq._xla.common import store
+from tf_qdq._xla.common import to_compute
+from tf_qdq._xla.sums import column_sums
+from tf_qdq._xla.sums import flat_sums
+from tf_qdq._xla.sums import store_double
+from tf_qdq.core import flushed_float32
 
 
 def _enforce(op_name, gradient, tensors, num_bits, min=0.0, max=0.0):  # pylint: disable=redefined-builtin
@@ -111,8 +111,9 @@ def _fake_quant_gradient(gradients, x, mn, mx, num_bits, narrow_range, sums):
     return (wrt_input,)
   wrt_input = tf.where(n.zero_range, gradients, wrt_input)  # a plain copy
   zero = tf.zeros_like(g)
-  terms = tf.cast(tf.stack([tf.where(n.zero_range, zero, g * below),
-                           tf.where(n.zero_range, zero, g * above)]), tf.float64)
+  terms = tf.stack([tf.where(n.zero_range, zero, g * below),
+                    tf.where(n.zero_range, zero, g * above)])
+  terms = tf.cast(terms, tf.float64)
   if sums == "flat":
     wrt_min, wrt_max = tf.unstack(flat_sums(tf.reshape(terms, [2, -1])))
   else:
@@ -143,7 +144,7 @@ def _args_range(x, min, max):  # pylint: disable=redefined-builtin
   """The float attrs of Args (flushed as the kernels read them) as tensors of
   the compute type."""
   c = compute_dtype(x.dtype)
-  return const(_flushed_float32(min), c), const(_flushed_float32(max), c)
+  return const(flushed_float32(min), c), const(flushed_float32(max), c)
 
 
 @no_autograph
@@ -152,7 +153,7 @@ def fake_quant_with_min_max_args(inputs, min, max, num_bits, narrow_range,  # py
   with tf.name_scope(name or "FakeQuantWithMinMaxArgs"):
     (x,) = convert_inputs("FakeQuantWithMinMaxArgs", inputs)
     (x,) = _enforce("FakeQuantWithMinMaxArgs", False, [x], num_bits,
-                    _flushed_float32(min), _flushed_float32(max))
+                    flushed_float32(min), flushed_float32(max))
     mn, mx = _args_range(x, min, max)
 
     @tf.custom_gradient
@@ -171,7 +172,7 @@ def fake_quant_with_min_max_args_gradient(gradients, inputs, min, max,  # pylint
   with tf.name_scope(name or "FakeQuantWithMinMaxArgsGradient"):
     g, x = convert_inputs("FakeQuantWithMinMaxArgsGradient", gradients, inputs)
     g, x = _enforce("FakeQuantWithMinMaxArgs", True, [g, x], num_bits,
-                    _flushed_float32(min), _flushed_float32(max))
+                    flushed_float32(min), flushed_float32(max))
     mn, mx = _args_range(x, min, max)
 
     @tf.custom_gradient

@@ -10,22 +10,22 @@ import numpy as np
 import tensorflow as tf
 
 from tf_qdq import _core
-from tf_qdq._xla_checks import check_int32
-from tf_qdq._xla_checks import convert_inputs
-from tf_qdq._xla_checks import enforce
-from tf_qdq._xla_checks import invalid
-from tf_qdq._xla_checks import rank_of
-from tf_qdq._xla_checks import shape_of
-from tf_qdq._xla_common import compute_dtype
-from tf_qdq._xla_common import const
-from tf_qdq._xla_common import max_prefer_left
-from tf_qdq._xla_common import min_prefer_left
-from tf_qdq._xla_common import no_autograph
-from tf_qdq._xla_common import opaque
-from tf_qdq._xla_common import separately_rounded
-from tf_qdq._xla_common import signbit
-from tf_qdq._xla_common import store
-from tf_qdq._xla_common import to_compute
+from tf_qdq._xla.checks import check_int32
+from tf_qdq._xla.checks import convert_inputs
+from tf_qdq._xla.checks import enforce
+from tf_qdq._xla.checks import invalid
+from tf_qdq._xla.checks import rank_of
+from tf_qdq._xla.checks import shape_of
+from tf_qdq._xla.common import compute_dtype
+from tf_qdq._xla.common import const
+from tf_qdq._xla.common import max_prefer_left
+from tf_qdq._xla.common import min_prefer_left
+from tf_qdq._xla.common import no_autograph
+from tf_qdq._xla.common import opaque
+from tf_qdq._xla.common import separately_rounded
+from tf_qdq._xla.common import signbit
+from tf_qdq._xla.common import store
+from tf_qdq._xla.common import to_compute
 
 
 def _qdq_bounds(signed_input, num_bits, narrow_range):

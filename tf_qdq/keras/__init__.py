@@ -15,9 +15,9 @@ Schemes of `quantize_model`:
   asymmetric per-tensor activations where the runtime quantizes them (model
   inputs, each Conv/Dense after its BN and fused ReLU/ReLU6, Add, Concatenate,
   average pooling, activations), constant ranges in inference.
-* "symmetric_qdq": tf-qdq 0.1's scheme (tf_qdq.keras.symmetric_qdq): fake-quantized
-  kernels and a symmetric QuantizeAndDequantizeV4 on each Conv/Dense output;
-  a simulation, not a deployable model.
+* "symmetric_qdq": tf-qdq 0.1's scheme (tf_qdq.keras.symmetric_qdq):
+  fake-quantized kernels and a symmetric QuantizeAndDequantizeV4 on each
+  Conv/Dense output; a simulation, not a deployable model.
 
 Which layer types each scheme quantizes, and how, is one table:
 tf_qdq.keras.registry.

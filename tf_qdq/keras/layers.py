@@ -26,8 +26,7 @@ from tf_qdq.keras.common import check_initial_range
 from tf_qdq.keras.common import check_momentum
 from tf_qdq.keras.common import check_num_bits
 from tf_qdq.keras.ranges import batch_range
-from tf_qdq.keras.ranges import cross_replica_range
-from tf_qdq.keras.ranges import moving_average_update
+from tf_qdq.keras.ranges import update_moving_average
 
 __all__ = ["FakeQuant", "QuantizeDequantize"]
 
@@ -256,14 +255,7 @@ class QuantizeDequantize(keras.layers.Layer):
 
   def _update_moving_average(self, batch_min, batch_max):
     """Updates min/max with the batch range; returns the new values."""
-    batch_min, batch_max = cross_replica_range(batch_min, batch_max)
-    new_min, new_max, initialized = moving_average_update(
-        self.min.value, self.max.value, self.initialized.value, batch_min,
-        batch_max, self.momentum)
-    self.min.assign(new_min)
-    self.max.assign(new_max)
-    self.initialized.assign(initialized)
-    return new_min, new_max
+    return update_moving_average(self, batch_min, batch_max)
 
   def compute_output_shape(self, input_shape):
     return input_shape

@@ -5,7 +5,8 @@ import logging
 
 import keras
 
-from tf_qdq.keras import export as _export
+from tf_qdq.keras.export import FORMATS
+from tf_qdq.keras.export import export as export_model
 from tf_qdq.keras.common import PACKAGE
 from tf_qdq.keras.int8.rebuild import rebuild
 
@@ -22,12 +23,12 @@ class QuantizedModel(keras.Model):
 
   def export(self, filepath, format="tf_saved_model", verbose=None,  # pylint: disable=redefined-builtin
              input_signature=None, **kwargs):
-    if format not in _export.FORMATS:
+    if format not in FORMATS:
       return super().export(filepath, format=format, verbose=verbose,
                             input_signature=input_signature, **kwargs)
-    return _export.export(self, filepath, format=format,
-                          verbose=True if verbose is None else verbose,
-                          input_signature=input_signature, **kwargs)
+    return export_model(self, filepath, format=format,
+                        verbose=True if verbose is None else verbose,
+                        input_signature=input_signature, **kwargs)
 
 
 def quantize_model_int8(model, num_bits=8, per_channel_weights=True,

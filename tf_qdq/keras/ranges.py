@@ -81,3 +81,18 @@ def moving_average_update(old_min, old_max, initialized, batch_min, batch_max,
   new_max = old_max * keep + batch_max * weight
   initialized = tf.maximum(initialized, tf.reduce_max(has_data))
   return new_min, new_max, tf.cast(initialized, flag_dtype)
+
+
+def update_moving_average(quantizer, batch_min, batch_max, hold_zero=False):
+  """One training step of a quantizer's moving-average range: the batch
+  range over every replica, then moving_average_update of the quantizer's
+  `min`, `max` and `initialized` variables with its `momentum`. Returns the
+  new min and max."""
+  batch_min, batch_max = cross_replica_range(batch_min, batch_max)
+  new_min, new_max, initialized = moving_average_update(
+      quantizer.min.value, quantizer.max.value, quantizer.initialized.value,
+      batch_min, batch_max, quantizer.momentum, hold_zero=hold_zero)
+  quantizer.min.assign(new_min)
+  quantizer.max.assign(new_max)
+  quantizer.initialized.assign(initialized)
+  return new_min, new_max

@@ -138,7 +138,7 @@ _CONV = (("Conv", 1),)
 _BOTH_SCHEMES = SCHEMES
 
 LAYER_SUPPORT = {
-    # -- weighted ---------------------------------------------------------------
+    # -- weighted --------------------------------------------------------------
     L.Dense: LayerSupport(
         WEIGHTED, (Kernel("kernel"),), fuses=_FUSES,
         litert_op="FULLY_CONNECTED",
@@ -173,7 +173,7 @@ LAYER_SUPPORT = {
          Kernel("pointwise_kernel", litert_keeps_low_bits=True)),
         stages=_separable_stages, fuses=_FUSES,
         litert_op="DEPTHWISE_CONV_2D + CONV_2D", onnx_weight_inputs=_CONV),
-    # -- requantizing -----------------------------------------------------------
+    # -- requantizing ----------------------------------------------------------
     L.Add: LayerSupport(REQUANTIZING, fuses=("relu", "relu6"),
                         litert_op="ADD"),
     L.Subtract: LayerSupport(REQUANTIZING, litert_op="SUB"),
@@ -189,7 +189,7 @@ LAYER_SUPPORT = {
     **{cls: LayerSupport(REQUANTIZING, litert_op="MEAN")
        for cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
                    L.GlobalAveragePooling3D)},
-    # -- keeps its input's quantization ------------------------------------------
+    # -- keeps its input's quantization ----------------------------------------
     **{cls: LayerSupport(KEEPS_SCALE)
        for cls in (L.MaxPooling1D, L.MaxPooling2D, L.MaxPooling3D,
                    L.GlobalMaxPooling1D, L.GlobalMaxPooling2D,
@@ -200,7 +200,7 @@ LAYER_SUPPORT = {
                    L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Permute,
                    L.RepeatVector, L.UpSampling1D, L.UpSampling2D, L.Identity,
                    L.ActivityRegularization)},
-    # -- activations, normalization, inputs --------------------------------------
+    # -- activations, normalization, inputs ------------------------------------
     L.ReLU: LayerSupport(ACTIVATION, litert_op="RELU / RELU6 (or fused)"),
     L.Activation: LayerSupport(ACTIVATION, litert_op="by activation"),
     L.Softmax: LayerSupport(ACTIVATION, litert_op="SOFTMAX"),
@@ -210,7 +210,7 @@ LAYER_SUPPORT = {
                  "layer: it runs as int8 MUL/ADD whose constants the "
                  "converter quantizes; that rounding is not simulated")),
     L.InputLayer: LayerSupport(INPUT),
-    # -- not in the int8 scheme yet -----------------------------------------------
+    # -- not in the int8 scheme yet --------------------------------------------
     **{cls: LayerSupport(UNSUPPORTED, reason=(
         "a transposed convolution other than Conv2DTranspose: its kernel "
         "stays float"))

@@ -124,9 +124,10 @@ def quantize_model_symmetric_qdq(model, num_bits=8, per_channel_weights=True,
   """Returns a quantization-aware-training copy of `model`.
 
   Dense, Conv1D, Conv2D, Conv3D, DepthwiseConv2D and Conv2DTranspose layers
-  (exactly these classes: tf_qdq.keras.registry) are wrapped in `QuantizeWrapper`: fake-quantized
-  kernels (per output channel with `per_channel_weights`, else per tensor) and
-  a moving-average QuantizeDequantize on their outputs, both at `num_bits`.
+  (exactly these classes: tf_qdq.keras.registry) are wrapped in
+  `QuantizeWrapper`: fake-quantized kernels (per output channel with
+  `per_channel_weights`, else per tensor) and a moving-average
+  QuantizeDequantize on their outputs, both at `num_bits`.
   Every other layer is copied as it is; nested Sequential and functional
   models are copied the same way, layer by layer. The copy starts from the
   original weights; the original model is not modified.

@@ -6,7 +6,7 @@
 //  * the TF OpKernels (cc/tf), with every shape known: the first failure
 //    becomes an InvalidArgument;
 //  * the core module (cc/python), likewise, raising ValueError;
-//  * the XLA lowering (tf_qdq/_xla_*.py, through tf_qdq._core), at trace time
+//  * the XLA lowering (tf_qdq/_xla/, through tf_qdq._core), at trace time
 //    with shapes that may be partly unknown: a check that the known part
 //    already decides raises then; one that it cannot decide is returned as a
 //    DeferredCheck, which the lowering turns into a shape op that fails when

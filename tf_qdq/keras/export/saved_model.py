@@ -5,7 +5,7 @@ import os
 
 import tensorflow as tf
 
-from tf_qdq.export import tf_qdq_ops_in
+from tf_qdq.saved_model_rewrite import tf_qdq_ops_in
 from tf_qdq.keras.export.trace import check_int8_scheme
 from tf_qdq.keras.export.trace import concrete_function
 

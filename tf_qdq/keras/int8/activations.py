@@ -20,9 +20,8 @@ from tf_qdq.keras.common import check_momentum
 from tf_qdq.keras.common import check_num_bits
 from tf_qdq.keras.export_mode import builtin_fake_quant
 from tf_qdq.keras.export_mode import export_state
-from tf_qdq.keras.ranges import cross_replica_range
 from tf_qdq.keras.ranges import finite_range
-from tf_qdq.keras.ranges import moving_average_update
+from tf_qdq.keras.ranges import update_moving_average
 
 # Ops whose int8 kernels have a fixed output quantization in TFLite's spec:
 # softmax and logistic scale 1/256, zero point -128 ([0, 255/256]); tanh
@@ -166,14 +165,7 @@ class ActivationQuantizer(keras.layers.Layer):
   def _update_moving_average(self, x):
     # The composition of cc/core/moving_average.h in TF ops, step for step.
     batch_min, batch_max = finite_range(x, self.non_negative)
-    batch_min, batch_max = cross_replica_range(batch_min, batch_max)
-    new_min, new_max, initialized = moving_average_update(
-        self.min.value, self.max.value, self.initialized.value, batch_min,
-        batch_max, self.momentum, hold_zero=True)
-    self.min.assign(new_min)
-    self.max.assign(new_max)
-    self.initialized.assign(initialized)
-    return new_min, new_max
+    return update_moving_average(self, batch_min, batch_max, hold_zero=True)
 
   def compute_output_shape(self, input_shape):
     return input_shape

@@ -88,7 +88,7 @@ class _Rebuild:
   def warn(self, name, why):
     self.report.warnings.append((name, why))
 
-  # -- the walk -----------------------------------------------------------------
+  # -- the walk ----------------------------------------------------------------
 
   def run(self, graph, new_inputs, outer=None):
     """Maps `graph`'s outputs given new tensors for its inputs. `outer`: for
