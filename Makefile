@@ -2,6 +2,8 @@
 # installs what it needs first (make setup): system toolchain, .venv, configure.
 #   make demo    each op beside TF's built-in, then the QAT training demo
 #   make test    build, package, install the wheel into .venv, run the tests
+#   make test-src the tests on the source tree (no wheel; after make build)
+#   make lint    ruff on the Python sources (pyproject.toml, tests/ruff.toml)
 #   make wheel   dist/tf_qdq-*.whl
 #   make bench   the benchmark suite (docs/benchmarks.md, qat_step.md, onnx_weights.md)
 #   make cc-test the C++ tests, plain and under ASan+UBSan, and tf_qdq._core's tests under ASan+UBSan
@@ -17,7 +19,7 @@ SETUP_STAMP := $(VENV)/.tf_qdq_setup_stamp
 REQUIREMENTS := requirements-dev.txt $(wildcard requirements-demo.txt)
 PYTEST_ARGS ?=
 
-.PHONY: all setup build wheel install test demo bench clean fuzz cc-test cc-fuzz
+.PHONY: all setup build wheel install test test-src lint demo bench clean fuzz cc-test cc-fuzz
 
 all: wheel
 
@@ -59,6 +61,14 @@ install: wheel
 # source tree.
 test: install
 	cd tests && ../$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) .
+
+# The same tests against the source tree (tf_qdq/ with the staged op library):
+# no wheel is built or installed, so it takes seconds to start after an edit.
+test-src: build
+	$(PYTHON) -m pytest -q -p no:cacheprovider $(PYTEST_ARGS) tests
+
+lint: $(SETUP_STAMP)
+	$(PYTHON) -m ruff check .
 
 demo: install
 	$(PYTHON) tools/demo_ops.py

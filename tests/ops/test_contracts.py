@@ -78,7 +78,7 @@ def test_xla_lowering_raises_the_kernels_message_when_traced(op, kw, expected):
   fn = tf.function(lambda: OPS[op][1](**kwargs), jit_compile=True)
   if expected.startswith("Invalid range"):
     # A check of tensor values cannot raise inside XLA: the lowering computes
-    # instead (README deviation 15).
+    # instead (docs/semantics.md D15).
     assert fn().shape == kwargs["input"].shape
     return
   with pytest.raises(tf.errors.InvalidArgumentError) as info:

@@ -6,7 +6,7 @@ built-in op where it has a kernel and no documented deviation applies.
 
 A call either raises on every path (TypeError, ValueError or
 InvalidArgumentError, nothing else; XLA cannot raise value-dependent checks,
-README deviation 15) or returns the same bits on every path. Each case runs
+docs/semantics.md D15) or returns the same bits on every path. Each case runs
 in a forked child (the harness of test_hostile_inputs.py), so an abort fails
 its case instead of killing the run.
 
@@ -21,7 +21,8 @@ import pytest
 
 from _forked import run_in_forked_children
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")]
 
 NUM_CASES = int(os.environ.get("TF_QDQ_FUZZ_CASES", "60"))
 SEED = int(os.environ.get("TF_QDQ_FUZZ_SEED", "13"))

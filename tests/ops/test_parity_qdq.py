@@ -16,7 +16,7 @@ executor), and the degenerate cases include subnormal data and ranges.
 
 Documented deviations tested here against their documented semantics: NaN in
 a data-derived range is always skipped, and a data-derived zero maximum is +0
-whenever a +0 is present (README, deviations 12 and 13).
+whenever a +0 is present (docs/semantics.md D12 and D13).
 """
 import itertools
 import math
@@ -378,7 +378,8 @@ DEGENERATE = [
     ("inf-range-given", [1.0, 5.0, -2.0, math.inf], -math.inf, math.inf, True, 8, False, True),
     ("range-excludes-zero", [0.0, 0.3, 1.0, 2.0, 3.0], 0.5, 2.0, False, 8, False, True),
     # TF runs kernels with flush-to-zero / denormals-are-zero
-    ("subnormal-range-given", [1e-45, -1e-40, 1e-39, 0.5, -0.0], -1e-39, 1e-39, True, 8, False, True),
+    ("subnormal-range-given", [1e-45, -1e-40, 1e-39, 0.5, -0.0], -1e-39, 1e-39,
+     True, 8, False, True),
     ("subnormal-data", [1e-45, -3e-39, 2e-39, 0.0], 0.0, 0.0, True, 8, False, False),
     ("subnormal-scale", [1e-36, -3e-37, 2e-37], 0.0, 0.0, True, 16, False, False),
     ("float64-subnormal", [5e-324, -1e-310, 2e-310, 1e-300], -1e-309, 1e-309, True, 8, False, True),
@@ -402,7 +403,7 @@ def test_degenerate(dt, case, round_mode):
   _check_v4(x2, mn2, mx2, 1, attrs, case[0] + " per channel")
 
 
-# Documented deviation (README): the data's max is a zero of both signs, and
+# docs/semantics.md D13: the data's max is a zero of both signs, and
 # both sides of the range are degenerate (all-zero data, or unsigned with
 # max(x) == 0). Then scale = T_MAX, inverse = max / qmax = ±0, and the sign of
 # the max decides the sign of every output zero. TF's Eigen reduction picks -0

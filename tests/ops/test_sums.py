@@ -155,7 +155,8 @@ cases = [("vars", (400009,), np.float32), ("per_channel", (100003, 4), np.float3
          ("per_channel", (50001, 3), np.float16), ("vars", (100003,), tf.bfloat16.as_numpy_dtype)]
 for kind, shape, dt in cases:
   x = rng.uniform(-2.0, 3.0, size=shape).astype(np.float32).astype(dt)
-  g = (rng.normal(size=shape) * np.exp2(rng.integers(-10, 10, size=shape))).astype(np.float32).astype(dt)
+  g = rng.normal(size=shape) * np.exp2(rng.integers(-10, 10, size=shape))
+  g = g.astype(np.float32).astype(dt)
   depth = shape[-1]
   if kind == "vars":
     fn = tf_qdq.fake_quant_with_min_max_vars_gradient
@@ -385,7 +386,7 @@ def test_ops_run_under_op_determinism_with_the_same_bits():
 
 
 def test_sums_are_not_correctly_rounded_under_cancellation():
-  """README deviation 7: a double sum in a fixed order, not math.fsum. 1e30,
+  """docs/semantics.md D7: a double sum in a fixed order, not math.fsum. 1e30,
   1 and -1e30 at indices 0, 64 and 128 share a lane: 0.0 (as TF), where fsum
   gives 1.0."""
   import tensorflow as tf  # pylint: disable=import-outside-toplevel

@@ -632,7 +632,7 @@ def test_python_list_input_takes_the_float64_ranges_dtype():
 
 
 def test_denormal_data_maximum_zero_signs_are_documented():
-  """README deviation 13: a denormal counts as the zero of its sign."""
+  """docs/semantics.md D13: a denormal counts as the zero of its sign."""
   x = tf.constant([-1e-310, 1e-310, -0.0], tf.float64)
   got = tf_qdq.quantize_and_dequantize_v4(x, 0.0, 0.0, signed_input=False)
   np.testing.assert_array_equal(np.signbit(got.numpy()), [True, False, True])
