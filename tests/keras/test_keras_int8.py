@@ -50,6 +50,17 @@ def test_add_then_relu_quantizes_after_the_relu_and_max_pool_keeps_its_range():
   assert softmax.range() == (0.0, 255.0 / 256.0)
 
 
+def test_add_before_a_dense_with_relu_keeps_its_quantizer():
+  """Only an activation layer fuses into TFLite's ADD: a Dense with its own
+  ReLU reads the Add's output as its int8 input."""
+  x = keras.Input((6,))
+  y = L.Add()([L.Dense(4)(x), L.Dense(4)(x)])
+  qat = qk.quantize_model(keras.Model(x, L.Dense(3, activation="relu")(y)),
+                          verbose=False)
+  kinds = _kinds(qat)
+  assert kinds[kinds.index("Add") + 1] == "ActivationQuantizer", kinds
+
+
 def _conv_bn_model():
   x = keras.Input((6, 6, 3))
   y = L.Conv2D(4, 3, use_bias=True)(x)
