@@ -43,3 +43,11 @@ from tensorflow.python.framework.ops import EagerTensor
 # of a registered op, whose output_arg names the rewrite casts back to 16 bits.
 # No public API returns a registered op's OpDef.
 from tensorflow.python.framework import op_def_registry
+
+# convert_variables_to_constants_v2 (tf_qdq.keras.export.litert): freezes a
+# concrete function's variables into constants. TFLiteConverter keeps the
+# variables a float island reads as READ_VARIABLE ops, which XNNPACK computes
+# wrongly and the reference kernels reject; the public converter API has no
+# switch that freezes them all.
+from tensorflow.python.framework.convert_to_constants import (
+    convert_variables_to_constants_v2)

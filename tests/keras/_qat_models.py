@@ -1,5 +1,6 @@
 """Small float models of the architectures QAT users ship (MobileNetV2-style,
-ResNet-style, Conv1D, MLP, Concatenate, Xception-style), and the helpers the export tests
+ResNet-style, Conv1D, MLP, Concatenate, Xception-style, MobileNetV3-style
+with keras.ops nodes), and the helpers the export tests
 share: a QAT copy trained briefly so that every range and BN statistic is
 real, and the agreement of a runtime's outputs with the QAT model's."""
 import keras
@@ -98,9 +99,23 @@ def xception_style():
   return keras.Model(x, L.Dense(10)(y), name="xception_style")
 
 
+def mobilenet_v3_style():
+  """keras.ops nodes, not layers: MobileNetV3's hard-sigmoid written as
+  `ReLU(6)(x + 3) * (1 / 6)`, and ops that reshape, slice, concatenate,
+  activate and average."""
+  x = keras.Input((16, 16, 3))
+  y = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(x)
+  y = L.BatchNormalization()(y)
+  y = L.Multiply()([y, L.ReLU(6.0)(y + 3.0) * (1.0 / 6.0)])  # hard-swish
+  h = keras.ops.relu(keras.ops.concatenate([y, L.Conv2D(4, 1)(y)], axis=-1))
+  h = keras.ops.reshape(h, (-1, 8 * 8, 12))[:, ::2, :]
+  return keras.Model(x, L.Dense(10)(keras.ops.mean(h, axis=1)),
+                     name="mobilenet_v3_style")
+
+
 ARCHITECTURES = {f.__name__: f for f in (
     mobilenet_v2_style, resnet_style, conv1d_net, mlp, concatenate_net,
-    xception_style)}
+    xception_style, mobilenet_v3_style)}
 
 
 def data(model, n, seed):

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import textwrap
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -76,22 +77,23 @@ def test_litert_is_fully_int8_and_agrees(name, tmp_path):
   assert ops.count("DEQUANTIZE") == 1, ops
   with open(path, "rb") as f:
     assert litert_float_ops(f.read()) == []
-  # BatchNormalization leaves no MUL/ADD: every ADD is one of the Add layers.
-  adds = sum(type(layer).__name__ == "Add" for layer in float_model.layers)
-  assert "MUL" not in ops and ops.count("ADD") == adds, ops
+  # BatchNormalization leaves no MUL/ADD: every ADD and MUL is an Add or
+  # Multiply of the model (a layer or a keras.ops node).
+  kinds = [type(op).__name__ for op in float_model.operations]
+  assert ops.count("MUL") == kinds.count("Multiply"), ops
+  assert ops.count("ADD") == kinds.count("Add"), ops
   x, reference = _held_out(qat)
   step = output_step(qat)
   xnnpack = qk.run_litert(path, x)
   kernels = qk.run_litert(path, x, reference_kernels=True)
-  # XNNPACK, the default CPU path, against the fixed bound; the reference
-  # kernels against it or LiteRT's own noise, the two paths' difference.
-  _check_agreement(f"{name} LiteRT xnnpack", reference, xnnpack, step)
+  # Both against the fixed bound, or LiteRT's own noise where that is
+  # looser: the two kernel paths' difference on the same file.
   noise = agreement(xnnpack, kernels, step)[:2]
   print(f"{name}: XNNPACK vs reference kernels: max {noise[0]:.2f} steps, "
         f"{noise[1]:.2%} within one")
   assert noise[0] <= 3.0 + 1e-3
-  _check_agreement(f"{name} LiteRT reference", reference, kernels, step,
-                   noise)
+  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
+    _check_agreement(f"{name} LiteRT {label}", reference, out, step, noise)
 
 
 @pytest.mark.litert
@@ -481,3 +483,36 @@ def test_conv3d_is_named_before_and_at_litert_export(tmp_path):
   with pytest.warns(UserWarning, match="CONV_3D"):
     qk.export(qat, str(tmp_path / "f.tflite"), verbose=False,
               allow_float_ops=True)
+
+
+def _token_model():
+  """Embedding and LayerNormalization: not in the int8 scheme, so a float
+  island between int32 token ids and an int8 Dense."""
+  keras.utils.set_random_seed(0)
+  x = keras.Input((8,), dtype="int32")
+  y = keras.layers.Embedding(50, 16)(x)
+  y = keras.layers.LayerNormalization()(y)
+  y = keras.layers.GlobalAveragePooling1D()(y)
+  return keras.Model(x, keras.layers.Dense(4)(y))
+
+
+@pytest.mark.litert
+def test_a_float_island_ships_frozen_and_int32_inputs_pass_through(tmp_path):
+  qat = qk.quantize_model(_token_model(), verbose=False)
+  rng = np.random.default_rng(0)
+  tokens = rng.integers(0, 50, size=(64, 8)).astype(np.int32)
+  qat.compile("adam", "mse")
+  qat.fit(tokens, rng.normal(size=(64, 4)), epochs=3, verbose=0)
+  path = str(tmp_path / "island.tflite")
+  with pytest.warns(UserWarning, match="run in float.*layer_normalization.*frozen"):
+    qk.export(qat, path, allow_float_ops=True, verbose=False)
+  ops = _ops(path)
+  # Every variable frozen: no READ_VARIABLE for XNNPACK to get wrong or the
+  # reference kernels to reject.
+  assert not {"VAR_HANDLE", "READ_VARIABLE"} & set(ops), ops
+  reference = qat(tokens, training=False).numpy()
+  step = output_step(qat)
+  for kernels in (False, True):  # the token ids reach GATHER as they are
+    out = qk.run_litert(path, tokens, reference_kernels=kernels)
+    # A few steps: the converter stores the island's weights in int8.
+    assert np.abs(out - reference).max() <= 4 * step, (kernels, step)

@@ -312,3 +312,48 @@ def test_float64_models_export_a_bit_identical_stock_saved_model(tmp_path):
     _assert_stock_saved_model_gives(want, qat, x, tmp_path)
   finally:
     keras.config.set_dtype_policy(previous)
+
+
+class _NoRoundTrip(keras.layers.Layer):
+  """A layer whose get_config holds a key its __init__ rejects (as
+  KerasHub's ViTPatchingAndEmbedding's does)."""
+
+  def __init__(self, units=3, with_weights=True, **kwargs):
+    super().__init__(**kwargs)
+    self.units = units
+    self.with_weights = with_weights
+
+  def build(self, input_shape):
+    if self.with_weights:
+      self.w = self.add_weight(shape=(input_shape[-1], self.units))
+
+  def call(self, x):
+    return x @ self.w if self.with_weights else x * 2.0
+
+  def get_config(self):
+    return {**super().get_config(), "units": self.units,
+            "with_weights": self.with_weights, "derived": self.units + 1}
+
+
+def test_layers_the_rebuild_leaves_alone_are_reused_not_rebuilt():
+  x = keras.Input((4,))
+  weighted = _NoRoundTrip(name="weighted")
+  plain = _NoRoundTrip(with_weights=False, name="plain")
+  model = keras.Model(x, plain(weighted(L.Dense(4)(x))))
+  qat = qk.quantize_model(model, verbose=False)
+  assert qat.get_layer("weighted") is weighted
+  assert qat.get_layer("plain") is plain
+  warned = " ".join(why for name, why in qat.quantization_warnings
+                    if name == "weighted")
+  assert "shares its weights with the float model" in warned
+  assert "derived" in warned
+  data = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float32)
+  assert np.isfinite(qat.predict(data, verbose=0)).all()
+
+
+def test_a_keras_ops_node_without_an_int8_kernel_is_refused_by_name():
+  x = keras.Input((4,))
+  model = keras.Model(x, L.Dense(2)(keras.ops.exp(L.Dense(4)(x))))
+  with pytest.raises(ValueError, match=r"keras.ops node 'exp' \(Exp\) "
+                     "cannot be quantized.*OP_SUPPORT"):
+    qk.quantize_model(model, verbose=False)

@@ -34,6 +34,10 @@ A WEIGHTED entry matches its class exactly: a subclass may compute something
 else in `call`, so it is UNSUPPORTED until it has an entry of its own. Other
 roles match subclasses.
 
+keras.ops nodes of a functional graph (`x + 3.0`, `keras.ops.reshape`,
+`x[:, 0]`) are Operations, not layers: `OP_SUPPORT` gives their roles by
+class name, and quantize_model refuses an op without an entry, naming it.
+
 Adding a layer type is adding an entry here (with its test); see
 docs/architecture.md, "How to add a layer type".
 """
@@ -221,6 +225,49 @@ LAYER_SUPPORT = {
 }
 
 
+# keras.ops nodes of functional graphs (`x + 3.0`, `keras.ops.reshape(x, s)`,
+# `x[:, 0]`): Keras Operations, not layers, keyed by their class name (the
+# classes live in Keras' private keras.src.ops). An op without an entry
+# cannot be promised an int8 kernel: quantize_model refuses it, naming it.
+_KEEPS = LayerSupport(KEEPS_SCALE)
+OP_SUPPORT = {
+    "Add": LayerSupport(REQUANTIZING, fuses=("relu", "relu6"),
+                        litert_op="ADD"),
+    "Subtract": LayerSupport(REQUANTIZING, litert_op="SUB"),
+    "Multiply": LayerSupport(REQUANTIZING, litert_op="MUL"),
+    "Maximum": LayerSupport(REQUANTIZING, litert_op="MAXIMUM"),
+    "Minimum": LayerSupport(REQUANTIZING, litert_op="MINIMUM"),
+    "Mean": LayerSupport(REQUANTIZING, litert_op="MEAN"),
+    "Concatenate": LayerSupport(REQUANTIZING, inputs_take_its_scale=True,
+                                litert_op="CONCATENATION"),
+    **{name: _KEEPS for name in (
+        "Reshape", "Transpose", "GetItem", "Slice", "ExpandDims", "Squeeze",
+        "Pad", "Max", "Tile", "Repeat", "Flip")},
+    **{name: LayerSupport(ACTIVATION, litert_op=name.upper())
+       for name in ("Relu", "Relu6", "Sigmoid", "Tanh", "Softmax")},
+}
+_OP_ACTIVATIONS = {"Relu": "relu", "Relu6": "relu6", "Sigmoid": "sigmoid",
+                   "Tanh": "tanh", "Softmax": "softmax"}
+
+
+def is_op_node(operation):
+  """Whether a functional graph's node runs a keras.ops Operation (or
+  another Operation that is not a layer) rather than a layer."""
+  return not isinstance(operation, keras.layers.Layer)
+
+
+def _op_support(operation):
+  name = type(operation).__name__
+  entry = OP_SUPPORT.get(name) if type(operation).__module__.startswith(
+      "keras.src.ops") else None
+  if entry is not None:
+    return entry
+  return LayerSupport(UNSUPPORTED, reason=(
+      f"{type(operation).__module__}.{name} is not in "
+      "tf_qdq.keras.registry.OP_SUPPORT, so it has no int8 kernel tf_qdq "
+      "can promise"))
+
+
 def _unsupported(layer, reason):
   return LayerSupport(UNSUPPORTED, reason=reason, warning=(
       f"{type(layer).__name__} is not in the int8 scheme ({reason}): copied "
@@ -228,8 +275,10 @@ def _unsupported(layer, reason):
 
 
 def support_for(layer):
-  """The entry for `layer` (an UNSUPPORTED one with a reason when the table
-  has none)."""
+  """The entry for `layer`, or for a keras.ops node's Operation (an
+  UNSUPPORTED one with a reason when the tables have none)."""
+  if is_op_node(layer):
+    return _op_support(layer)
   cls = type(layer)
   for base in cls.__mro__:
     entry = LAYER_SUPPORT.get(base)
@@ -265,8 +314,13 @@ def onnx_weight_inputs():
 
 
 def activation_of(layer):
-  """"relu", "relu6", "softmax", ... for an activation layer, or a layer's
-  `activation` attribute; None when it is not a known built-in."""
+  """"relu", "relu6", "softmax", ... for an activation layer or op, or a
+  layer's `activation` attribute; None when it is not a known built-in."""
+  if is_op_node(layer):
+    name = _OP_ACTIVATIONS.get(type(layer).__name__)
+    if name == "softmax" and getattr(layer, "axis", -1) not in (-1, [-1]):
+      return None
+    return name
   if isinstance(layer, L.ReLU):
     plain = (not layer.negative_slope and not layer.threshold)
     if plain and layer.max_value is None:

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
+from tf_qdq._tf_internal import convert_variables_to_constants_v2
 from tf_qdq.keras import registry
 from tf_qdq.keras.export.trace import all_layers
 from tf_qdq.keras.export.trace import check_int8_scheme
@@ -70,8 +71,10 @@ def export_litert(model, filepath, input_signature, verbose,
   check_int8_scheme(model, "litert")
   kept = _low_bit_weights(model)
   serve, concrete = concrete_function(model, input_signature, kept)
-  converter = tf.lite.TFLiteConverter.from_concrete_functions([concrete],
-                                                              model)
+  # Every variable frozen: the layers the scheme leaves in float (an
+  # allow_float_ops island) must not ship as READ_VARIABLE ops.
+  frozen = convert_variables_to_constants_v2(concrete)
+  converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
   converter.optimizations = [tf.lite.Optimize.DEFAULT]
   input_type = _dtype_option(inference_input_type, "inference_input_type")
   output_type = _dtype_option(inference_output_type, "inference_output_type")
@@ -98,7 +101,9 @@ def export_litert(model, filepath, input_signature, verbose,
       raise ValueError(message + " Quantize or replace the layers they come "
                        "from, or pass allow_float_ops=True to ship them in "
                        "float.")
-    warnings.warn(message, stacklevel=3)
+    warnings.warn(message + " Their weights are frozen into the file, and "
+                  "the converter may store them as int8 (weight-only), a "
+                  "rounding the QAT model does not simulate.", stacklevel=3)
   with open(filepath, "wb") as f:
     f.write(flatbuffer)
   if verbose:
@@ -117,12 +122,20 @@ def _input_key(tensor_name, inputs):
                  f"among {sorted(inputs)}.")
 
 
+def _quantized(detail):
+  """Whether a LiteRT input/output is a quantized tensor (an integer type
+  with a scale), as opposed to float or plain integers such as token ids."""
+  scale, _ = detail["quantization"]
+  return (detail["dtype"] in (np.int8, np.uint8, np.int16) and scale > 0)
+
+
 def run_litert(filepath, inputs, reference_kernels=False, num_threads=None):
   """Runs a .tflite model on `inputs` (one array, a list in the .tflite's
-  input order, or a dict by input name; batch first) one
-  sample at a time, quantizing int8 inputs and dequantizing int8 outputs with
-  the model's own parameters; returns the float outputs (an array, or a list
-  for several outputs). `reference_kernels`: TFLite's reference kernels
+  input order, or a dict by input name; batch first) one sample at a time,
+  quantizing int8 inputs and dequantizing int8 outputs with the model's own
+  parameters (integer inputs without a scale, such as token ids, pass as
+  they are); returns the outputs (an array, or a list for several
+  outputs). `reference_kernels`: TFLite's reference kernels
   instead of XNNPACK (the default CPU path)."""
   from ai_edge_litert import interpreter as litert  # pylint: disable=import-outside-toplevel
   resolver = (litert.OpResolverType.BUILTIN_REF if reference_kernels
@@ -143,7 +156,7 @@ def run_litert(filepath, inputs, reference_kernels=False, num_threads=None):
   for i in range(n):
     for d, x in zip(in_details, inputs):
       sample = np.asarray(x[i:i + 1])
-      if d["dtype"] != np.float32:
+      if _quantized(d):
         scale, zero = d["quantization"]
         info = np.iinfo(d["dtype"])
         sample = np.clip(np.round(sample / scale) + zero, info.min, info.max)
@@ -151,7 +164,7 @@ def run_litert(filepath, inputs, reference_kernels=False, num_threads=None):
     interp.invoke()
     for r, d in zip(results, out_details):
       y = interp.get_tensor(d["index"])
-      if d["dtype"] != np.float32:
+      if _quantized(d):
         scale, zero = d["quantization"]
         y = (y.astype(np.float32) - zero) * scale
       r.append(y)

@@ -88,6 +88,31 @@ class _Rebuild:
   def warn(self, name, why):
     self.report.warnings.append((name, why))
 
+  def unchanged(self, layer):
+    """The layer the new graph calls where the rebuild changes nothing: the
+    layer itself when it has no weights (nothing to keep apart, and no
+    config round trip that could fail); else a copy from its config with the
+    weights copied, so that training the QAT model leaves the float model
+    as it was. A layer whose config does not round-trip is reused too, and
+    then shares its weights with the float model (a warning says so)."""
+    if not getattr(layer, "weights", None):  # keras.ops nodes too
+      self.names.add(layer.name)
+      return layer
+    try:
+      copy = _copy(layer, name=self.unique(layer.name))
+    except Exception as e:  # pylint: disable=broad-except
+      # Keras wraps the cause; its last line names the rejected argument.
+      cause = (str(e).strip().splitlines() or [""])[-1][:160]
+      self.warn(layer.name, (
+          f"{type(layer).__name__}.from_config(get_config()) fails "
+          f"({type(e).__name__}: {cause}): the QAT model reuses this "
+          "layer, so it shares its weights with the float model; fix the "
+          "layer's get_config to get a separate copy"))
+      self.names.add(layer.name)
+      return layer
+    self.weight_sources.append((copy, layer))
+    return copy
+
   # -- the walk ----------------------------------------------------------------
 
   def run(self, graph, new_inputs, outer=None):
@@ -155,12 +180,19 @@ class _Rebuild:
     if entry.role == registry.WEIGHTED:
       return self.visit_weighted(node, op, entry, args, kwargs, sole_consumer,
                                  absorbed)
-    copy = _copy(op, name=self.unique(op.name))
-    self.weight_sources.append((copy, op))
+    if registry.is_op_node(op) and entry.role == registry.UNSUPPORTED:
+      raise ValueError(
+          f"quantize_model: the keras.ops node {op.name!r} "
+          f"({type(op).__name__}) cannot be quantized: {entry.reason}. "
+          "Write it with the ops or layers the table has (for x / c, "
+          "x * (1 / c)), or move it outside the model.")
+    copy = self.unchanged(op)
     out = copy(*args, **kwargs)
     if entry.role in (registry.KEEPS_SCALE, registry.INPUT):
       return out, node
-    dtype = copy.dtype_policy
+    # An op node has no dtype policy: its quantizer computes in its dtype.
+    dtype = getattr(copy, "dtype_policy", None) or keras.tree.flatten(
+        node.output_tensors)[0].dtype
     if self._feeds_a_shared_scale(node.output_tensors[0], sole_consumer):
       return out, node  # the shared quantizer is this tensor's
     name = f"{op.name}_quant"
