@@ -113,9 +113,86 @@ def mobilenet_v3_style():
                      name="mobilenet_v3_style")
 
 
+def resnet_v2_style():
+  """Pre-activation blocks (ResNetV2): BatchNormalization and ReLU before
+  each convolution, after an Add, so no Conv precedes them; a 2x2 average
+  pooling, which keeps its input's scale."""
+  x = keras.Input((16, 16, 3))
+  y = L.Conv2D(8, 3, strides=2, padding="same")(x)
+  for filters in (8, 16):
+    h = L.ReLU()(L.BatchNormalization()(y))
+    shortcut = y if filters == 8 else L.Conv2D(filters, 1)(h)
+    h = L.Conv2D(filters, 3, padding="same", use_bias=False)(h)
+    h = L.ReLU()(L.BatchNormalization()(h))
+    h = L.Conv2D(filters, 3, padding="same")(h)
+    y = L.Add()([shortcut, h])
+  y = L.ReLU()(L.BatchNormalization()(y))
+  y = L.Flatten()(L.AveragePooling2D(2)(y))
+  return keras.Model(x, L.Dense(10)(y), name="resnet_v2_style")
+
+
+def densenet_style():
+  """DenseNet: BN-ReLU-Conv layers whose outputs are concatenated, and a
+  transition of BN-ReLU-Conv-AveragePooling2D."""
+  x = keras.Input((16, 16, 3))
+  y = L.Conv2D(8, 3, padding="same", use_bias=False)(x)
+  y = L.ReLU()(L.BatchNormalization()(y))
+  for _ in range(2):
+    h = L.ReLU()(L.BatchNormalization()(y))
+    h = L.Conv2D(8, 1, use_bias=False)(h)
+    h = L.ReLU()(L.BatchNormalization()(h))
+    h = L.Conv2D(4, 3, padding="same", use_bias=False)(h)
+    y = L.Concatenate()([y, h])
+  y = L.ReLU()(L.BatchNormalization()(y))
+  y = L.AveragePooling2D(2, strides=2)(L.Conv2D(8, 1, use_bias=False)(y))
+  y = L.ReLU()(L.BatchNormalization()(y))
+  return keras.Model(x, L.Dense(10)(L.GlobalAveragePooling2D()(y)),
+                     name="densenet_style")
+
+
+def efficientnet_style():
+  """EfficientNet: Rescaling and Normalization on the raw input, swish
+  after each BN, a squeeze-and-excitation gate (sigmoid, Multiply)."""
+  x = keras.Input((16, 16, 3))
+  y = L.Rescaling(1.0 / 4.0)(x)
+  y = L.Normalization(mean=[0.1, -0.2, 0.3], variance=[0.5, 1.0, 2.0])(y)
+  y = L.Conv2D(8, 3, strides=2, padding="same", use_bias=False)(y)
+  y = L.Activation("swish")(L.BatchNormalization()(y))
+  h = L.DepthwiseConv2D(3, padding="same", use_bias=False)(y)
+  h = L.Activation("swish")(L.BatchNormalization()(h))
+  gate = L.GlobalAveragePooling2D(keepdims=True)(h)
+  gate = L.Conv2D(4, 1, activation="swish")(gate)
+  gate = L.Conv2D(8, 1, activation="sigmoid")(gate)
+  h = L.Multiply()([h, gate])
+  h = L.BatchNormalization()(L.Conv2D(8, 1, use_bias=False)(h))
+  y = L.Add()([y, h])
+  return keras.Model(x, L.Dense(10)(L.GlobalAveragePooling2D()(y)),
+                     name="efficientnet_style")
+
+
+def activations_net():
+  """The activations and resampling layers TFLite runs in int8: LeakyReLU,
+  PReLU, tanh, hard-sigmoid, hard-swish, bilinear upsampling, a 3x3
+  stride-1 average pooling, Resizing. (GELU and grouped convolution ship to
+  LiteRT but not through tf2onnx: test_export has them apart.)"""
+  x = keras.Input((8, 8, 4))
+  y = L.Conv2D(8, 3, padding="same")(x)
+  y = L.LeakyReLU(0.1)(y)
+  y = L.PReLU(shared_axes=[1, 2])(L.Conv2D(8, 1)(y))
+  y = L.Conv2D(8, 3, padding="same", activation="tanh")(y)
+  y = L.UpSampling2D(interpolation="bilinear")(y)
+  y = L.Conv2D(8, 1, activation="hard_sigmoid")(y)
+  y = L.AveragePooling2D(3, strides=1, padding="same")(y)
+  y = L.Conv2D(8, 3, strides=2, padding="same", activation="hard_swish")(y)
+  y = L.Resizing(6, 6)(y)
+  return keras.Model(x, L.Dense(10)(L.GlobalAveragePooling2D()(y)),
+                     name="activations_net")
+
+
 ARCHITECTURES = {f.__name__: f for f in (
     mobilenet_v2_style, resnet_style, conv1d_net, mlp, concatenate_net,
-    xception_style, mobilenet_v3_style)}
+    xception_style, mobilenet_v3_style, resnet_v2_style, densenet_style,
+    efficientnet_style, activations_net)}
 
 
 def data(model, n, seed):

@@ -23,6 +23,8 @@ from tf_qdq.saved_model_rewrite import tf_qdq_ops_in as rewrite_ops_in
 import _onnxruntime as _ort
 from _qat_models import ARCHITECTURES, agreement, data, output_step, trained_qat
 
+L = keras.layers
+
 pytestmark = pytest.mark.slow  # trains, converts, starts processes
 
 _TRAINED = {}
@@ -46,29 +48,40 @@ def _ops(path):
   return [op["op_name"] for op in interp._get_ops_details()]  # pylint: disable=protected-access
 
 
+def _mean_steps(reference, outputs, step):
+  return float(np.mean(np.abs(np.asarray(outputs, np.float64) - reference)) / step)
+
+
 def _check_agreement(label, reference, outputs, step, noise=None):
-  """The runtime's outputs against the QAT model's: within 3 output steps,
-  90% within one, every clear-margin argmax. `noise`: (max steps, fraction
-  within one) of the runtime against itself on the same file (XNNPACK vs
-  its reference kernels), the bound where it is looser: a deeper net
+  """The runtime's outputs against the QAT model's: mean |diff| within one
+  output step, max within 3, 90% within one, every clear-margin argmax.
+  `noise`: (max steps, fraction within one, mean steps, clear-margin argmax
+  agreement) of LiteRT against itself on the same model (XNNPACK vs its
+  reference kernels), the bound where it is looser (the mean: 1.1x the
+  noise; argmax: the noise's less 2 points): a deeper net
   amplifies the kernels' one-step roundings, ours and the runtime's alike."""
   worst, within, argmax, clear = agreement(reference, outputs, step)
-  print(f"\n{label}: max |diff| {worst:.2f} steps, {within:.2%} within one "
-        f"step, argmax {argmax:.2%} of {clear} clear-margin samples")
-  worst_bound, within_bound = 3.0, 0.90
+  mean = _mean_steps(reference, outputs, step)
+  print(f"\n{label}: mean |diff| {mean:.3f} steps, max {worst:.2f}, "
+        f"{within:.2%} within one step, argmax {argmax:.2%} of {clear} "
+        "clear-margin samples")
+  mean_bound, worst_bound, within_bound, argmax_bound = 1.0, 3.0, 0.90, 1.0
   if noise is not None:
+    mean_bound = max(mean_bound, 1.1 * noise[2])
     worst_bound = max(worst_bound, noise[0] + 1e-3)
     within_bound = min(within_bound, noise[1] - 0.01)
+    argmax_bound = min(argmax_bound, noise[3] - 0.02)
+  assert mean <= mean_bound, (label, mean, mean_bound)
   assert worst <= worst_bound, (label, worst, worst_bound)
   assert within >= within_bound, (label, within, within_bound)
-  assert argmax == 1.0, label
+  assert argmax >= argmax_bound, (label, argmax, argmax_bound)
   return worst, within
 
 
 @pytest.mark.litert
 @pytest.mark.parametrize("name", sorted(ARCHITECTURES))
 def test_litert_is_fully_int8_and_agrees(name, tmp_path):
-  float_model, qat = _trained(name)
+  _, qat = _trained(name)
   path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
   ops = _ops(path)
   # Float only at the edges: one QUANTIZE of the input first (later ones
@@ -78,8 +91,9 @@ def test_litert_is_fully_int8_and_agrees(name, tmp_path):
   with open(path, "rb") as f:
     assert litert_float_ops(f.read()) == []
   # BatchNormalization leaves no MUL/ADD: every ADD and MUL is an Add or
-  # Multiply of the model (a layer or a keras.ops node).
-  kinds = [type(op).__name__ for op in float_model.operations]
+  # Multiply of the QAT model (a layer or a keras.ops node; swish and
+  # hard-sigmoid are rebuilt from them).
+  kinds = [type(op).__name__ for op in qat.operations]
   assert ops.count("MUL") == kinds.count("Multiply"), ops
   assert ops.count("ADD") == kinds.count("Add"), ops
   x, reference = _held_out(qat)
@@ -88,12 +102,40 @@ def test_litert_is_fully_int8_and_agrees(name, tmp_path):
   kernels = qk.run_litert(path, x, reference_kernels=True)
   # Both against the fixed bound, or LiteRT's own noise where that is
   # looser: the two kernel paths' difference on the same file.
-  noise = agreement(xnnpack, kernels, step)[:2]
-  print(f"{name}: XNNPACK vs reference kernels: max {noise[0]:.2f} steps, "
-        f"{noise[1]:.2%} within one")
-  assert noise[0] <= 3.0 + 1e-3
+  noise = _litert_noise(name, xnnpack, kernels, step)
   for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
     _check_agreement(f"{name} LiteRT {label}", reference, out, step, noise)
+
+
+_NOISE = {}
+
+
+def _litert_noise(name, xnnpack, kernels, step):
+  """LiteRT against itself on one file (XNNPACK vs its reference kernels):
+  (max steps, fraction within one, mean steps, clear-margin argmax
+  agreement), remembered per architecture for the ONNX tests."""
+  worst, within, argmax, _ = agreement(xnnpack, kernels, step)
+  noise = (worst, within, _mean_steps(xnnpack, kernels, step), argmax)
+  print(f"{name}: XNNPACK vs reference kernels: mean {noise[2]:.3f} steps, "
+        f"max {noise[0]:.2f}, {noise[1]:.2%} within one, argmax {argmax:.2%}")
+  # The runtime's two kernel paths agree with each other to a few steps (a
+  # broken file or runner would not).
+  assert noise[2] <= 1.5 and noise[0] <= 5.0 + 1e-3, noise
+  _NOISE[name] = noise
+  return noise
+
+
+def _noise_of(name, qat, tmp_path):
+  """The LiteRT noise of an architecture's QAT model (exported here if the
+  LiteRT test has not run): the yardstick of an int8 runtime's own
+  rounding for a net this deep."""
+  if name not in _NOISE:
+    path = qk.export(qat, str(tmp_path / "noise.tflite"), verbose=False)
+    x, _ = _held_out(qat)
+    _litert_noise(name, qk.run_litert(path, x),
+                  qk.run_litert(path, x, reference_kernels=True),
+                  output_step(qat))
+  return _NOISE[name]
 
 
 @pytest.mark.litert
@@ -212,10 +254,17 @@ def _weight_storage(proto):
           if n.op_type == "DequantizeLinear" and n.name.endswith("_dequantize")}
 
 
-def _check_onnxruntime(label, path, qat, tmp_path, record_property):
+def _check_onnxruntime(label, path, qat, tmp_path, record_property,
+                      noise=None):
   """onnxruntime at its default optimizations and with them off, on this CPU
   and on the emulated AVX2 one: each of the four runs must agree with the QAT
-  model. Returns the held-out inputs and the QAT model's outputs on them."""
+  model. With the optimizations off, onnxruntime runs the ONNX graph's own
+  float semantics: the QAT model's bits but for the halves an average
+  pooling makes, which QuantizeLinear rounds to even and the QAT model away
+  from zero (as TFLite's kernels do). At the default ones its fused integer
+  kernels round like any int8 runtime. `noise` (LiteRT's, see
+  _check_agreement) bounds both where it is looser than the fixed bound.
+  Returns the held-out inputs and the QAT model's outputs on them."""
   x, reference = _held_out(qat)
   record_property("cpu", _ort.cpu_summary())
   for emulated in (False, True):
@@ -224,7 +273,7 @@ def _check_onnxruntime(label, path, qat, tmp_path, record_property):
     for level in _ort.LEVELS:
       worst, within = _check_agreement(
           f"{label} onnxruntime ({level}, {where})", reference,
-          outputs[level], output_step(qat))
+          outputs[level], output_step(qat), noise)
       record_property(f"{level} {where}", f"max {worst:.2f}, {within:.2%}")
   return x, reference
 
@@ -248,7 +297,8 @@ def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path, record_property):
   # "auto"): the kernels onnxruntime then picks never saturate.
   for weight, (dtype, zero, _) in storage.items():
     assert dtype == np.uint8 and np.all(zero == 128), weight
-  _check_onnxruntime(name, path, qat, tmp_path, record_property)
+  _check_onnxruntime(name, path, qat, tmp_path, record_property,
+                     _noise_of(name, qat, tmp_path))
 
 
 @pytest.mark.onnx
@@ -516,3 +566,34 @@ def test_a_float_island_ships_frozen_and_int32_inputs_pass_through(tmp_path):
     out = qk.run_litert(path, tokens, reference_kernels=kernels)
     # A few steps: the converter stores the island's weights in int8.
     assert np.abs(out - reference).max() <= 4 * step, (kernels, step)
+
+
+def test_gelu_and_grouped_conv_ship_to_litert_and_onnx_names_them(tmp_path):
+  """GELU and a grouped Conv2D run in int8 in LiteRT (GELU, CONV_2D) and
+  agree; tf2onnx converts neither (TF's Erfc; the XLA-compiled function
+  Keras runs a grouped convolution in), and the ONNX export says so, naming
+  both and the fix, instead of writing a file no runtime loads."""
+  keras.utils.set_random_seed(3)
+  x = keras.Input((8, 8, 4))
+  y = L.Conv2D(8, 3, padding="same", groups=2, activation="relu")(x)
+  y = L.Conv2D(8, 3, padding="same", activation="gelu")(y)
+  model = keras.Model(x, L.Dense(10)(L.GlobalAveragePooling2D()(y)))
+  qat = qk.quantize_model(model, verbose=False)
+  data_x = np.random.default_rng(0).normal(size=(128, 8, 8, 4)).astype("f")
+  qat.compile("adam", "mse")
+  qat.fit(data_x, np.zeros((128, 10)), epochs=1, verbose=0)
+  path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  ops = _ops(path)
+  assert "GELU" in ops and ops.count("CONV_2D") == 2, ops
+  with open(path, "rb") as f:
+    assert litert_float_ops(f.read()) == []
+  reference = qat(data_x, training=False).numpy()
+  xnnpack = qk.run_litert(path, data_x)
+  kernels = qk.run_litert(path, data_x, reference_kernels=True)
+  step = output_step(qat)
+  noise = _litert_noise("gelu_grouped", xnnpack, kernels, step)
+  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
+    _check_agreement(f"gelu/grouped LiteRT {label}", reference, out, step, noise)
+  with pytest.raises(ValueError, match=r"Erfc.*approximate=True.*PartitionedCall.*groups"):
+    qk.export(qat, str(tmp_path / "m.onnx"), format="onnx", verbose=False)
+  assert not (tmp_path / "m.onnx").exists()

@@ -357,3 +357,157 @@ def test_a_keras_ops_node_without_an_int8_kernel_is_refused_by_name():
   with pytest.raises(ValueError, match=r"keras.ops node 'exp' \(Exp\) "
                      "cannot be quantized.*OP_SUPPORT"):
     qk.quantize_model(model, verbose=False)
+
+
+# -- layers the int8 runtime runs as other ops -----------------------------------
+
+def _only(qat, kind):
+  found = [layer for layer in qat.layers if type(layer).__name__ == kind]
+  assert len(found) == 1, _kinds(qat)
+  return found[0]
+
+
+def test_batch_norm_on_its_own_becomes_a_depthwise_conv_with_its_relu():
+  """Pre-activation BN (ResNetV2, DenseNet): a 1x1 depthwise convolution of
+  kernel 1 with the BN folded in and the ReLU fused, quantized once."""
+  from _qat_models import resnet_v2_style
+  model = resnet_v2_style()
+  qat = qk.quantize_model(model, verbose=False)
+  kinds = _kinds(qat)
+  assert "BatchNormalization" not in kinds and "ReLU" not in kinds
+  assert qat.quantization_warnings == ()
+  standalone = [layer for layer in qat.layers
+                if isinstance(layer, qk.QuantizedLayer) and
+                isinstance(layer.layer, L.DepthwiseConv2D) and
+                layer.batch_norm is not None]
+  assert len(standalone) == 3
+  for layer in standalone:
+    assert layer.activation == "relu" and not layer.layer.trainable
+  # Its statistics train as a BN's do; inference is the folded form.
+  x = np.random.default_rng(0).normal(size=(8, 16, 16, 3)).astype("f")
+  bn = standalone[0].batch_norm
+  before = bn.moving_mean.numpy().copy()
+  qat(x, training=True)
+  assert not np.array_equal(before, bn.moving_mean.numpy())
+  # Inference: exactly the float BN + ReLU on the quantized input, but for
+  # the output quantizer (at most half a step).
+  probe = keras.Model(qat.inputs, standalone[0].output)
+  inner = keras.Model(qat.inputs, standalone[0].input)
+  y, u = probe(x).numpy(), inner(x).numpy()
+  s = bn.gamma.numpy() / np.sqrt(bn.moving_variance.numpy() + bn.epsilon)
+  expected = np.maximum(u * s + bn.beta.numpy() - bn.moving_mean.numpy() * s, 0)
+  np.testing.assert_allclose(y, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_rescaling_and_normalization_merge_into_one_constant_depthwise_conv():
+  x = keras.Input((4, 4, 3))
+  y = L.Rescaling(1.0 / 255.0, offset=-0.5)(x)
+  y = L.Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 4.0, 0.25])(y)
+  model = keras.Model(x, L.Conv2D(2, 1)(y))
+  qat = qk.quantize_model(model, verbose=False)
+  assert qat.quantization_warnings == ()
+  kinds = _kinds(qat)
+  assert "Rescaling" not in kinds and "Normalization" not in kinds
+  depthwise = [layer.layer for layer in qat.layers
+               if isinstance(layer, qk.QuantizedLayer) and
+               isinstance(layer.layer, L.DepthwiseConv2D)]
+  assert len(depthwise) == 1 and not depthwise[0].trainable
+  pixels = np.random.default_rng(0).uniform(0, 255, (16, 4, 4, 3)).astype("f")
+  reference = model.layers[2](model.layers[1](pixels)).numpy()
+  merged = depthwise[0](pixels).numpy()
+  np.testing.assert_allclose(merged, reference, rtol=1e-5, atol=1e-5)
+  # The int8 input quantizes raw pixels.
+  qat(pixels, training=True)
+  low, high = qat.layers[1].range()
+  assert low <= 0.0 and high > 200.0
+
+
+def _tflite_average(q, count):
+  """TFLite's int8 average: acc > 0 ? (acc + n/2) / n : (acc - n/2) / n, in
+  C's truncating integer division."""
+  acc = int(np.sum(q))
+  half = count // 2
+  return int((acc + half) / count) if acc > 0 else -int((-acc + half) / count)
+
+
+def test_average_pooling_rounds_onto_its_input_grid_as_tflite_does():
+  """The pooled output is quantized by its input's own quantizer (TFLite's
+  same-scale constraint), halves rounded away from the int8 zero, on
+  exactly the integers TFLite's reference kernel computes."""
+  x = keras.Input((4, 4, 1))
+  h = L.Conv2D(1, 1)(x)
+  model = keras.Model(x, L.AveragePooling2D(2)(h))
+  qat = qk.quantize_model(model, verbose=False)
+  quantizers = [layer for layer in qat.layers
+                if isinstance(layer, qk.ActivationQuantizer)]
+  assert len(quantizers) == 2  # the input's, the convolution's
+  shared = quantizers[1]
+  assert len(shared._inbound_nodes) == 2  # pylint: disable=protected-access
+  rng = np.random.default_rng(1)
+  data = rng.normal(size=(64, 4, 4, 1)).astype("f")
+  qat(data, training=True)
+  first_call = shared._inbound_nodes[0].output_tensors[0]  # pylint: disable=protected-access
+  before = keras.Model(qat.inputs, first_call)(data).numpy()
+  pooled = qat(data).numpy()
+  mn, mx = shared.range()
+  scale = (mx - mn) / 255.0
+  zero = np.floor(-mn / scale + 0.5) - 128
+  q_in = np.round(before / scale + zero).astype(int)
+  q_out = np.round(pooled / scale + zero).astype(int)
+  windows = q_in.reshape(64, 2, 2, 2, 2).transpose(0, 1, 3, 2, 4).reshape(64, 2, 2, 4)
+  expected = np.zeros(windows.shape[:3], int)
+  for index in np.ndindex(windows.shape[:3]):
+    expected[index] = _tflite_average(windows[index], 4)
+  assert np.array_equal(q_out[..., 0], expected)
+  ties = (windows.sum(-1) % 4) == 2
+  assert ties.any()  # the case FakeQuant alone rounds the other way
+
+
+def test_activations_with_int8_kernels_are_quantized_without_warnings():
+  x = keras.Input((4, 4, 2))
+  y = L.LeakyReLU(0.2)(L.Conv2D(4, 1)(x))
+  y = L.PReLU()(L.Conv2D(4, 1)(y))
+  y = L.Activation("swish")(L.Conv2D(4, 1)(y))
+  y = L.Activation("hard_sigmoid")(y)
+  y = L.UpSampling2D(interpolation="bilinear")(y)
+  qat = qk.quantize_model(keras.Model(x, y), verbose=False)
+  assert qat.quantization_warnings == ()
+  kinds = _kinds(qat)
+  # swish: sigmoid on its fixed grid, then the multiply, each quantized.
+  sigmoid = [layer for layer in qat.layers
+             if isinstance(layer, qk.ActivationQuantizer) and
+             layer.range_mode == "fixed"]
+  assert len(sigmoid) == 1 and sigmoid[0].range() == (0.0, 255.0 / 256.0)
+  assert "Multiply" in kinds and "Activation" in kinds
+
+
+def test_elu_is_named_with_what_to_use_instead():
+  x = keras.Input((4,))
+  qat = qk.quantize_model(keras.Model(x, L.ELU(name="elu")(L.Dense(4)(x))),
+                          verbose=False)
+  assert qat.unquantized_layers == ("elu",)
+  assert "keeps ELU in float" in qat.quantization_warnings[0][1]
+
+
+def test_keras_applications_custom_layers_have_entries(tmp_path):
+  """InceptionResNetV2's CustomScaleLayer (MUL by its constant, then ADD)
+  and ConvNeXt's LayerScale (a trained per-channel scale: a trainable
+  depthwise kernel); the QAT model round-trips through a .keras file."""
+  from keras.src.applications.convnext import LayerScale
+  from keras.src.applications.inception_resnet_v2 import CustomScaleLayer
+  x = keras.Input((4, 4, 2))
+  y = L.Conv2D(4, 1, activation="relu")(x)
+  y = L.Activation("relu")(CustomScaleLayer(0.2)([y, L.Conv2D(4, 1)(y)]))
+  y = LayerScale(0.5, 4)(L.Conv2D(4, 1)(y))
+  qat = qk.quantize_model(keras.Model(x, y), verbose=False)
+  assert qat.quantization_warnings == ()
+  scale = [layer for layer in qat.layers
+           if isinstance(layer, qk.QuantizedLayer) and
+           isinstance(layer.layer, L.DepthwiseConv2D)]
+  assert len(scale) == 1 and scale[0].layer.trainable
+  np.testing.assert_array_equal(scale[0].layer.kernel.numpy().ravel(), 0.5)
+  data = np.random.default_rng(0).normal(size=(8, 4, 4, 2)).astype("f")
+  qat(data, training=True)
+  path = str(tmp_path / "qat.keras")
+  qat.save(path)
+  assert_same_bits(keras.models.load_model(path)(data), qat(data))

@@ -29,18 +29,23 @@ class ExportState:
   fake_quant_weights: (QuantizedLayer name, kernel attribute) pairs whose
     constant kernel is also wrapped in FakeQuantWithMinMaxVarsPerChannel, so
     that TFLite's converter keeps a grid narrower than 8 bits.
+  simulates_kernels: the runtime is TensorFlow itself (the stock
+    SavedModel), so what the QAT model simulates of an int8 kernel beyond
+    FakeQuant (the ties an average pooling rounds away from zero) is traced
+    too; an int8 runtime (LiteRT, onnxruntime) rounds in its own kernels.
   """
 
-  def __init__(self, fake_quant_weights=()):
+  def __init__(self, fake_quant_weights=(), simulates_kernels=False):
     self.fake_quant_weights = frozenset(fake_quant_weights)
+    self.simulates_kernels = bool(simulates_kernels)
 
 
 @contextlib.contextmanager
-def exporting(fake_quant_weights=()):
+def exporting(fake_quant_weights=(), simulates_kernels=False):
   """Within it, the int8 layers trace as TensorFlow built-ins with constant
   ranges and constant quantized kernels (see the module docstring)."""
   previous = getattr(_STATE, "state", None)
-  _STATE.state = ExportState(fake_quant_weights)
+  _STATE.state = ExportState(fake_quant_weights, simulates_kernels)
   try:
     yield _STATE.state
   finally:

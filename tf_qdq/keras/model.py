@@ -49,7 +49,8 @@ def quantize_model_int8(model, num_bits=8, per_channel_weights=True,
   qat.quantization_warnings = tuple(report.warnings)
   message = (f"tf_qdq.keras.quantize_model (int8): {len(report.quantized)} "
              f"Conv/Dense layers with {num_bits}-bit weights, "
-             f"{len(report.folded)} BatchNormalizations folded.")
+             f"{len(report.folded)} BatchNormalization/affine layers "
+             "folded.")
   for name, why in report.warnings:
     message += f"\n  {name}: {why}"
   _logger.info(message)

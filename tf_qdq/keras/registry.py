@@ -20,11 +20,21 @@ simulates):
   which then quantize in its place.
 * KEEPS_SCALE: int8 kernels that keep their input's scale and zero point
   (max pooling, reshapes, padding, dropout, ...): copied, no quantizer.
+* SAME_SCALE: int8 kernels whose output takes their input's scale and zero
+  point but holds new values (average pooling, bilinear resizing): the output
+  is rounded onto the input's grid by the input's own quantizer, called again
+  without updating its range (TFLite's same-scale constraint).
+* AFFINE: a per-channel x * k + b with constant k, b (Rescaling,
+  Normalization): runs as a 1x1 DEPTHWISE_CONV_2D with k as its per-channel
+  kernel (exact on the weight grid) and b as its int32 bias; consecutive ones
+  merge into one. At the model's input the int8 input so takes raw values.
 * ACTIVATION: the output range follows from the activation (`activation_of`):
   fixed for softmax, sigmoid and tanh (their int8 kernels' output range), a
   learned range otherwise.
-* BATCH_NORM: folded into the weighted layer it follows; on its own, int8
-  MUL/ADD whose constants the converter quantizes (a warning says so).
+* BATCH_NORM: folded into the weighted layer it follows; on its own
+  (pre-activation BN), a 1x1 DEPTHWISE_CONV_2D of kernel 1 with the BN
+  folded into it as into any convolution, with the ReLU/ReLU6 that follows
+  fused: per-channel constants, an int32 bias, one rounding.
 * INPUT: the model's inputs (the rebuild gives float inputs a quantizer).
 * UNSUPPORTED: not in the int8 scheme: copied with its output quantized and
   a warning naming `reason`; export checks what the converter made of it.
@@ -51,6 +61,8 @@ L = keras.layers
 WEIGHTED = "weighted"
 REQUANTIZING = "requantizing"
 KEEPS_SCALE = "keeps_scale"
+SAME_SCALE = "same_scale"
+AFFINE = "affine"
 ACTIVATION = "activation"
 BATCH_NORM = "batch_norm"
 INPUT = "input"
@@ -102,6 +114,14 @@ class LayerSupport:
   schemes: the quantize_model schemes that quantize its weights.
   warning: what quantize_model reports for every such layer.
   reason: UNSUPPORTED: why.
+  role_of: where the role depends on the layer's arguments (UpSampling2D's
+    interpolation), `role_of(layer)` gives it; `role` is then the default.
+  rebuild_as: REQUANTIZING layers that TFLite runs as several int8 ops:
+    `rebuild_as(layer, inputs, quantize)` computes the layer with Keras ops
+    on the new graph's tensors, passing each intermediate int8 tensor
+    through `quantize`; the rebuild quantizes the result.
+  trainable: AFFINE: k is a trained weight (LayerScale's gamma), so the
+    depthwise kernel that holds it trains too; else it is a constant.
   """
   role: str
   kernels: Tuple[Kernel, ...] = ()
@@ -113,6 +133,9 @@ class LayerSupport:
   schemes: Tuple[str, ...] = ("int8",)
   warning: str = ""
   reason: str = ""
+  role_of: Optional[Callable] = None
+  rebuild_as: Optional[Callable] = None
+  trainable: bool = False
 
 
 def _separable_stages(layer):
@@ -131,6 +154,15 @@ def _separable_stages(layer):
     return ops.conv(x, kernel, strides=1, padding="valid",
                     data_format=layer.data_format)
   return depthwise, pointwise
+
+
+def _upsampling_role(layer):
+  # Nearest neighbour copies values; bilinear makes new ones.
+  return SAME_SCALE if layer.interpolation == "bilinear" else KEEPS_SCALE
+
+
+def _resizing_role(layer):
+  return KEEPS_SCALE if layer.interpolation == "nearest" else SAME_SCALE
 
 
 def _conv2d_keeps_low_bits(layer):
@@ -167,6 +199,10 @@ LAYER_SUPPORT = {
         WEIGHTED, (Kernel("kernel", output_axes=(-2, -1)),), fuses=_FUSES,
         litert_op="DEPTHWISE_CONV_2D", onnx_weight_inputs=_CONV,
         schemes=_BOTH_SCHEMES),
+    L.DepthwiseConv1D: LayerSupport(
+        WEIGHTED, (Kernel("kernel", output_axes=(-2, -1)),), fuses=_FUSES,
+        litert_op="DEPTHWISE_CONV_2D (with RESHAPEs)",
+        onnx_weight_inputs=_CONV),
     L.Conv2DTranspose: LayerSupport(
         WEIGHTED, (Kernel("kernel", output_axes=(-2,)),), fuses=_FUSES,
         litert_op="TRANSPOSE_CONV",
@@ -187,9 +223,6 @@ LAYER_SUPPORT = {
     L.Average: LayerSupport(REQUANTIZING, litert_op="ADD + MUL"),
     L.Maximum: LayerSupport(REQUANTIZING, litert_op="MAXIMUM"),
     L.Minimum: LayerSupport(REQUANTIZING, litert_op="MINIMUM"),
-    **{cls: LayerSupport(REQUANTIZING, litert_op="AVERAGE_POOL_2D")
-       for cls in (L.AveragePooling1D, L.AveragePooling2D,
-                   L.AveragePooling3D)},
     **{cls: LayerSupport(REQUANTIZING, litert_op="MEAN")
        for cls in (L.GlobalAveragePooling1D, L.GlobalAveragePooling2D,
                    L.GlobalAveragePooling3D)},
@@ -202,17 +235,33 @@ LAYER_SUPPORT = {
                    L.GaussianDropout, L.GaussianNoise, L.AlphaDropout,
                    L.ZeroPadding1D, L.ZeroPadding2D, L.ZeroPadding3D,
                    L.Cropping1D, L.Cropping2D, L.Cropping3D, L.Permute,
-                   L.RepeatVector, L.UpSampling1D, L.UpSampling2D, L.Identity,
+                   L.RepeatVector, L.UpSampling1D, L.Identity,
                    L.ActivityRegularization)},
+    # -- keeps its input's scale, rounds onto its grid -------------------------
+    **{cls: LayerSupport(SAME_SCALE, litert_op="AVERAGE_POOL_2D")
+       for cls in (L.AveragePooling1D, L.AveragePooling2D,
+                   L.AveragePooling3D)},
+    L.UpSampling2D: LayerSupport(
+        KEEPS_SCALE, role_of=_upsampling_role,
+        litert_op="RESIZE_NEAREST_NEIGHBOR / RESIZE_BILINEAR"),
+    L.Resizing: LayerSupport(
+        SAME_SCALE, role_of=_resizing_role,
+        litert_op="RESIZE_BILINEAR / RESIZE_NEAREST_NEIGHBOR"),
+    # -- constant per-channel affine maps: one 1x1 DEPTHWISE_CONV_2D -----------
+    L.Rescaling: LayerSupport(AFFINE, litert_op="DEPTHWISE_CONV_2D"),
+    L.Normalization: LayerSupport(AFFINE, litert_op="DEPTHWISE_CONV_2D"),
     # -- activations, normalization, inputs ------------------------------------
     L.ReLU: LayerSupport(ACTIVATION, litert_op="RELU / RELU6 (or fused)"),
     L.Activation: LayerSupport(ACTIVATION, litert_op="by activation"),
     L.Softmax: LayerSupport(ACTIVATION, litert_op="SOFTMAX"),
+    L.LeakyReLU: LayerSupport(ACTIVATION, litert_op="LEAKY_RELU"),
+    L.PReLU: LayerSupport(ACTIVATION, litert_op="PRELU"),
     L.BatchNormalization: LayerSupport(
-        BATCH_NORM, litert_op="folded, or MUL + ADD",
-        warning=("BatchNormalization that does not follow a Conv/Dense "
-                 "layer: it runs as int8 MUL/ADD whose constants the "
-                 "converter quantizes; that rounding is not simulated")),
+        BATCH_NORM, litert_op="folded, or a 1x1 DEPTHWISE_CONV_2D",
+        warning=("BatchNormalization that follows no Conv/Dense and whose "
+                 "input is not rank 3 or 4 (channels last): it runs as int8 "
+                 "MUL/ADD whose constants the converter quantizes; that "
+                 "rounding is not simulated")),
     L.InputLayer: LayerSupport(INPUT),
     # -- not in the int8 scheme yet --------------------------------------------
     **{cls: LayerSupport(UNSUPPORTED, reason=(
@@ -222,7 +271,31 @@ LAYER_SUPPORT = {
     L.SeparableConv1D: LayerSupport(UNSUPPORTED, reason=(
         "SeparableConv1D has no entry yet (SeparableConv2D has): its "
         "kernels stay float")),
+    L.ELU: LayerSupport(UNSUPPORTED, reason=(
+        "TF's converter keeps ELU in float (measured: a float ELU op "
+        "between int8 ops); use LeakyReLU, ReLU or swish")),
 }
+
+
+def _scaled_residual(layer, inputs, quantize):
+  """InceptionResNetV2's CustomScaleLayer, inputs[0] + inputs[1] * scale:
+  TFLite's MUL by the constant, then ADD."""
+  return inputs[0] + quantize(inputs[1] * layer.scale)
+
+
+# Layers of keras.applications that are not keras.layers, by qualified class
+# name (their modules are Keras' private keras.src).
+NAMED_LAYER_SUPPORT = {
+    "keras.src.applications.inception_resnet_v2.CustomScaleLayer":
+        LayerSupport(REQUANTIZING, fuses=("relu", "relu6"),
+                     rebuild_as=_scaled_residual, litert_op="MUL + ADD"),
+    "keras.src.applications.convnext.LayerScale":
+        LayerSupport(AFFINE, trainable=True, litert_op="DEPTHWISE_CONV_2D"),
+}
+
+
+def _named_support(cls):
+  return NAMED_LAYER_SUPPORT.get(f"{cls.__module__}.{cls.__qualname__}")
 
 
 # keras.ops nodes of functional graphs (`x + 3.0`, `keras.ops.reshape(x, s)`,
@@ -238,6 +311,7 @@ OP_SUPPORT = {
     "Maximum": LayerSupport(REQUANTIZING, litert_op="MAXIMUM"),
     "Minimum": LayerSupport(REQUANTIZING, litert_op="MINIMUM"),
     "Mean": LayerSupport(REQUANTIZING, litert_op="MEAN"),
+    "AveragePool": LayerSupport(SAME_SCALE, litert_op="AVERAGE_POOL_2D"),
     "Concatenate": LayerSupport(REQUANTIZING, inputs_take_its_scale=True,
                                 litert_op="CONCATENATION"),
     **{name: _KEEPS for name in (
@@ -280,6 +354,9 @@ def support_for(layer):
   if is_op_node(layer):
     return _op_support(layer)
   cls = type(layer)
+  named = _named_support(cls)
+  if named is not None:
+    return named
   for base in cls.__mro__:
     entry = LAYER_SUPPORT.get(base)
     if entry is None:
@@ -289,6 +366,9 @@ def support_for(layer):
                           "may differ")
     if entry.role == UNSUPPORTED:
       return _unsupported(layer, entry.reason)
+    if entry.role_of is not None:
+      return dataclasses.replace(entry, role=entry.role_of(layer),
+                                 role_of=None)
     return entry
   return _unsupported(layer, "no entry in tf_qdq.keras.registry")
 
@@ -330,6 +410,10 @@ def activation_of(layer):
     return None
   if isinstance(layer, L.Softmax):
     return "softmax" if layer.axis in (-1, [-1]) else None
+  if isinstance(layer, L.LeakyReLU):
+    return "leaky_relu"
+  if isinstance(layer, L.PReLU):
+    return "prelu"
   fn = layer.activation if isinstance(layer, L.Activation) else getattr(
       layer, "activation", None)
   if fn is None:

@@ -198,6 +198,36 @@ def _storage_policy(weight_dtype, symmetric_activations):
   return storage, as_uint8, saturating
 
 
+# TF ops that tf2onnx leaves unconverted in graphs the int8 scheme makes,
+# and what to do instead.
+_UNCONVERTED_HINTS = {
+    "Erfc": "the exact GELU (TF computes it with Erfc): use "
+            "keras.activations.gelu(x, approximate=True), which both "
+            "converters take",
+    "PartitionedCall": "a function call, e.g. Keras' grouped Conv2D "
+                       "(groups > 1), which the TF backend compiles with "
+                       "XLA; LiteRT takes it",
+    "StatefulPartitionedCall": "a function call (see PartitionedCall)",
+}
+
+
+def _check_converted(proto, onnx):
+  """ValueError naming the TF ops tf2onnx could not convert (it leaves them
+  in the graph as nodes no ONNX runtime has), with the layer they come from
+  and what to do."""
+  missing = {}
+  for node in proto.graph.node:
+    if node.domain in ("", "ai.onnx") and not onnx.defs.has(node.op_type):
+      missing.setdefault(node.op_type, node.name)
+  if missing:
+    parts = [f"{op} (at {name}: {_UNCONVERTED_HINTS.get(op, 'no converter')})"
+             for op, name in sorted(missing.items())]
+    raise ValueError("tf_qdq.keras.export(format='onnx'): tf2onnx cannot "
+                     "convert these TF ops: " + "; ".join(parts) + ". Change "
+                     "those layers, or export to LiteRT or the stock "
+                     "SavedModel.")
+
+
 def export_onnx(model, filepath, input_signature, verbose, opset=13,
                 symmetric_activations=False, weight_dtype="auto"):
   """See tf_qdq.keras.export."""
@@ -218,6 +248,7 @@ def export_onnx(model, filepath, input_signature, verbose, opset=13,
   signature = serve.input_signature
   proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature,
                                            opset=int(opset))
+  _check_converted(proto, onnx)
   replaced, skipped = _quantize_weights(proto, storage)
   if symmetric_activations:
     _zero_point_zero(proto)

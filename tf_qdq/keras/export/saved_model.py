@@ -12,7 +12,8 @@ from tf_qdq.keras.export.trace import concrete_function
 
 def export_saved_model(model, filepath, input_signature, verbose):
   check_int8_scheme(model, "tf_saved_model")
-  _, concrete = concrete_function(model, input_signature)
+  _, concrete = concrete_function(model, input_signature,
+                                  simulates_kernels=True)
   module = tf.Module()
   # Layers the scheme leaves in float (e.g. a standalone normalization) may
   # read variables; they travel with the module.

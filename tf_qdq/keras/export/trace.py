@@ -58,10 +58,11 @@ def input_signature_of(model, input_signature):
   return [tf.TensorSpec(t.shape, t.dtype, name=t.name) for t in model.inputs]
 
 
-def concrete_function(model, input_signature, fake_quant_weights=()):
+def concrete_function(model, input_signature, fake_quant_weights=(),
+                      simulates_kernels=False):
   """The model's inference function (a tf.function) and its concrete
-  function, traced once in export mode. `fake_quant_weights`: see
-  tf_qdq.keras.export_mode.ExportState."""
+  function, traced once in export mode. `fake_quant_weights`,
+  `simulates_kernels`: see tf_qdq.keras.export_mode.ExportState."""
   signature = input_signature_of(model, input_signature)
 
   @tf.function(input_signature=signature, autograph=False)
@@ -69,5 +70,5 @@ def concrete_function(model, input_signature, fake_quant_weights=()):
     return model(inputs[0] if len(inputs) == 1 else list(inputs),
                  training=False)
 
-  with exporting(fake_quant_weights):
+  with exporting(fake_quant_weights, simulates_kernels):
     return serve, serve.get_concrete_function()

@@ -124,23 +124,40 @@ class ActivationQuantizer(keras.layers.Layer):
                           tf.convert_to_tensor(self.max))
       return float(mn.numpy()), float(mx.numpy())
 
-  def call(self, inputs, training=None, activation="linear"):
+  def call(self, inputs, training=None, activation="linear",
+           update_range=True, ties_away_from_zero=False):
     """`activation`: "relu" or "relu6" is applied to `inputs` first (the
-    activation an int8 op fuses before its output quantizer)."""
+    activation an int8 op fuses before its output quantizer).
+    `update_range=False`: quantize on the current range without learning
+    from `inputs`: the second call of a quantizer whose grid another tensor
+    shares (the output of an int8 average pooling, on its input's grid).
+    `ties_away_from_zero`: a value halfway between two grid points rounds
+    away from the int8 value 0, as TFLite's int8 average pooling and
+    resizing kernels round (FakeQuant rounds halves up)."""
     check_activation(activation, "ActivationQuantizer")
-    exporting = export_state() is not None
-    if (training and self.range_mode == "moving_average" and not exporting
-        and _fused_update_runs()):
+    state = export_state()
+    exporting = state is not None
+    learns = (training and update_range and
+              self.range_mode == "moving_average")
+    if learns and not exporting and _fused_update_runs():
       return self._fused_update_and_quantize(inputs, activation)
     inputs = apply_activation(inputs, activation)
     if exporting:
+      if ties_away_from_zero and state.simulates_kernels:
+        mn, mx = (tf.constant(v, tf.float32) for v in self.range())
+        inputs = inputs + tf.cast(_tie_shift(
+            tf.cast(inputs, tf.float32), mn, mx, self.num_bits), inputs.dtype)
       return builtin_fake_quant(inputs, *self.range(), num_bits=self.num_bits)
     dtype = inputs.dtype
-    if training and self.range_mode == "moving_average":
+    if learns:
       mn, mx = self._update_moving_average(inputs)
     else:
       mn, mx = self.min.value, self.max.value
     mn, mx = self._grid(mn, mx)
+    if ties_away_from_zero:
+      inputs = inputs + tf.stop_gradient(tf.cast(
+          _tie_shift(tf.cast(inputs, tf.float32), mn, mx, self.num_bits),
+          dtype))
     mn = tf.stop_gradient(tf.cast(mn, dtype))
     mx = tf.stop_gradient(tf.cast(mx, dtype))
     return _q.fake_quant_with_min_max_vars(inputs, mn, mx,
@@ -175,6 +192,22 @@ class ActivationQuantizer(keras.layers.Layer):
             "range_mode": self.range_mode, "momentum": self.momentum,
             "init_min": self.init_min, "init_max": self.init_max,
             "symmetric": self.symmetric, "non_negative": self.non_negative}
+
+
+def _tie_shift(x, mn, mx, num_bits):
+  """A shift of 1/1000 of a step away from the signed integer 0 of the grid
+  FakeQuantWithMinMaxVars puts [mn, mx] on (its nudged zero point, less
+  2^(b-1)): FakeQuant then rounds the halves that TFLite's int8 kernels
+  round away from zero (`acc > 0 ? (acc + n/2) / n : (acc - n/2) / n` over
+  the window's int8 values) the same way. Values that are not halves stay:
+  an average of n values is j/n from a grid point, at least 1/(2n) from a
+  half, and 1/1000 is below that for windows of up to 500 values; a
+  tolerance, as the average in float is not exactly a half."""
+  levels = 2.0 ** num_bits - 1.0
+  scale = (mx - mn) / levels
+  zero_point = tf.clip_by_value(tf.floor(-mn / scale + 0.5), 0.0, levels)
+  signed = x / scale + (zero_point - 2.0 ** (num_bits - 1))
+  return tf.sign(signed) * (1e-3 * scale)
 
 
 # The activations an int8 op can fuse before its output quantizer

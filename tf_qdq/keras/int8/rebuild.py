@@ -27,6 +27,8 @@ makes the QuantizedModel of them.
 import dataclasses
 
 import keras
+import numpy as np
+import tensorflow as tf
 
 from tf_qdq.keras import kernels as _kernels
 from tf_qdq.keras import registry
@@ -72,6 +74,10 @@ class _Rebuild:
     self.weight_sources = []   # (new layer, callable that copies weights)
     self.report = Report()
     self.names = set()
+    # id(new tensor) -> the graph-level ActivationQuantizer whose grid it is
+    # on (its output, or a KEEPS_SCALE op's output of such a tensor): what a
+    # SAME_SCALE op rounds onto.
+    self.quantizer_of = {}
 
   def unique(self, name):
     candidate, i = name, 1
@@ -84,6 +90,36 @@ class _Rebuild:
   def quantizer(self, activation=None, name="quant", dtype=None):
     return output_quantizer_for(activation, name=self.unique(name),
                                 dtype=dtype, symmetric=self.symmetric)
+
+  def quantize(self, x, activation=None, name="quant", dtype=None):
+    """`x` through a new graph-level quantizer for `activation`'s output."""
+    quantizer = self.quantizer(activation, name=name, dtype=dtype)
+    out = quantizer(x)
+    self.quantizer_of[id(out)] = quantizer
+    return out
+
+  def activation_output(self, x, act, name, dtype):
+    """`act` (a name) applied to the int8 tensor `x`, quantized the way
+    TFLite's converter lowers it: one int8 op with its output quantizer,
+    or, for the activations that become several ops, each op's output:
+    swish/silu is LOGISTIC (on its fixed 1/256 grid) then MUL;
+    hard_sigmoid is ADD(3) with a fused RELU6, then MUL(1/6)."""
+    layer_args = dict(dtype=dtype)
+    if act in ("swish", "silu"):
+      gate = keras.layers.Activation(
+          "sigmoid", name=self.unique(f"{name}_sigmoid"), **layer_args)(x)
+      gate = self.quantize(gate, "sigmoid", name=f"{name}_sigmoid_quant",
+                           dtype=dtype)
+      y = keras.layers.Multiply(name=self.unique(f"{name}_multiply"),
+                                **layer_args)([x, gate])
+      return self.quantize(y, name=f"{name}_quant", dtype=dtype)
+    if act == "hard_sigmoid":
+      y = keras.ops.relu6(x + 3.0)
+      y = self.quantize(y, "relu6", name=f"{name}_relu6_quant", dtype=dtype)
+      return self.quantize(y * (1.0 / 6.0), name=f"{name}_quant",
+                           dtype=dtype)
+    y = keras.layers.Activation(act, name=self.unique(name), **layer_args)(x)
+    return self.quantize(y, act, name=f"{name}_quant", dtype=dtype)
 
   def warn(self, name, why):
     self.report.warnings.append((name, why))
@@ -140,6 +176,9 @@ class _Rebuild:
       users = consumers.get(id(t), [])
       return users[0] if len(users) == 1 else None
 
+    def consumers_of(t):
+      return consumers.get(id(t), [])
+
     for node in nodes:
       if id(node) in absorbed:
         continue
@@ -156,7 +195,8 @@ class _Rebuild:
         for old, new in zip(node.output_tensors, result):
           tensors[id(old)] = new
         continue
-      out, last = self.visit(node, op, args, kwargs, sole_consumer, absorbed)
+      out, last = self.visit(node, op, args, kwargs, sole_consumer, absorbed,
+                             consumers_of)
       for old, new in zip(keras.tree.flatten(last.output_tensors),
                           keras.tree.flatten(out)):
         tensors[id(old)] = new
@@ -173,22 +213,56 @@ class _Rebuild:
     return follower is not None and registry.support_for(
         follower.operation).inputs_take_its_scale
 
-  def visit(self, node, op, args, kwargs, sole_consumer, absorbed):
+  def visit(self, node, op, args, kwargs, sole_consumer, absorbed,
+            consumers_of):
     """Builds the new tensors for `node` (and the nodes it absorbs); returns
     them with the last absorbed node, whose outputs they replace."""
     entry = registry.support_for(op)
     if entry.role == registry.WEIGHTED:
       return self.visit_weighted(node, op, entry, args, kwargs, sole_consumer,
-                                 absorbed)
+                                 absorbed, consumers_of)
+    if entry.role in (registry.AFFINE, registry.BATCH_NORM):
+      result = self.visit_per_channel(node, op, args, sole_consumer,
+                                      absorbed)
+      if result is not None:
+        return result
     if registry.is_op_node(op) and entry.role == registry.UNSUPPORTED:
       raise ValueError(
           f"quantize_model: the keras.ops node {op.name!r} "
           f"({type(op).__name__}) cannot be quantized: {entry.reason}. "
           "Write it with the ops or layers the table has (for x / c, "
           "x * (1 / c)), or move it outside the model.")
-    copy = self.unchanged(op)
-    out = copy(*args, **kwargs)
-    if entry.role in (registry.KEEPS_SCALE, registry.INPUT):
+    if (entry.role == registry.ACTIVATION and not registry.is_op_node(op) and
+        registry.activation_of(op) in _COMPOSITE_ACTIVATIONS):
+      self.names.add(op.name)
+      return self.activation_output(args[0], registry.activation_of(op),
+                                    op.name, op.dtype_policy), node
+    if entry.rebuild_as is not None:  # the int8 ops it becomes
+      self.names.add(op.name)
+      copy = op
+
+      def quantize(t, name=f"{op.name}_step_quant"):
+        return self.quantize(t, name=name, dtype=op.dtype_policy)
+      out = entry.rebuild_as(op, *args, quantize)
+    else:
+      copy = self.unchanged(op)
+      out = copy(*args, **kwargs)
+    source = keras.tree.flatten((args, kwargs))
+    source = self.quantizer_of.get(id(source[0])) if source else None
+    if entry.role == registry.SAME_SCALE:
+      if source is None:
+        self.warn(op.name, (
+            f"{type(op).__name__} keeps its input's scale, but its input "
+            "has no quantizer of its own here: its rounding onto that grid "
+            "is not simulated"))
+        return out, node
+      # Onto the input's grid, rounded as the int8 kernel rounds.
+      out = source(out, update_range=False, ties_away_from_zero=True)
+    if entry.role in (registry.KEEPS_SCALE, registry.INPUT,
+                      registry.SAME_SCALE):
+      if source is not None:
+        for t in keras.tree.flatten(out):
+          self.quantizer_of[id(t)] = source
       return out, node
     # An op node has no dtype policy: its quantizer computes in its dtype.
     dtype = getattr(copy, "dtype_policy", None) or keras.tree.flatten(
@@ -201,18 +275,18 @@ class _Rebuild:
       if (follower is not None and _role(follower) == registry.ACTIVATION and
           registry.activation_of(follower.operation) in entry.fuses):
         return out, node  # the activation quantizes; TFLite fuses it
-      return self.quantizer(name=name, dtype=dtype)(out), node
+      return self.quantize(out, name=name, dtype=dtype), node
     act = (registry.activation_of(op) if entry.role == registry.ACTIVATION
            else None)
     if act is not None:
-      return self.quantizer(act, name=name, dtype=dtype)(out), node
+      return self.quantize(out, act, name=name, dtype=dtype), node
     if entry.role == registry.ACTIVATION:  # a ReLU with a slope, ...
       self.warn(op.name, f"{type(op).__name__} is not in the int8 scheme "
                 "(an activation without an int8 kernel): copied with its "
                 "output quantized; export checks that it converts to int8")
     else:
       self.warn(op.name, entry.warning)
-    return self.quantizer(name=name, dtype=dtype)(out), node
+    return self.quantize(out, name=name, dtype=dtype), node
 
   def _fused_follower(self, node, entry, sole_consumer):
     """The BatchNormalization and the activation `node` absorbs: (batch
@@ -233,8 +307,77 @@ class _Rebuild:
         last = follower
     return batch_norm, fused, last
 
+  def visit_per_channel(self, node, op, args, sole_consumer, absorbed):
+    """A constant per-channel affine map (AFFINE: Rescaling,
+    Normalization, and those right after it) or a BatchNormalization that
+    follows no Conv/Dense, with the ReLU/ReLU6 after it: one QuantizedLayer
+    around a 1x1 depthwise convolution, as it runs in int8 (see the
+    registry's roles). None where that does not apply (the input is not
+    rank 3 or 4, or the layer does not act on its last axis): the caller
+    then copies the layer."""
+    x = args[0] if args else None
+    rank = len(getattr(x, "shape", ()))
+    if rank not in (3, 4) or len(args) != 1:
+      return None
+    channels = x.shape[-1]
+    last = node
+    batch_norm = None
+    if _role(node) == registry.BATCH_NORM:
+      if (op.axis not in (-1, rank - 1) or
+          node.arguments.kwargs.get("training")):
+        return None
+      batch_norm = _copy(op, name=self.unique(op.name))
+      kernel, bias = np.ones(channels, np.float32), None
+      trainable = False
+    else:
+      kernel, bias = _affine_constants(op, rank, channels)
+      if kernel is None:
+        return None
+      trainable = registry.support_for(op).trainable
+      while not trainable:  # merge the constant affine maps that follow
+        follower = sole_consumer(last.output_tensors[0])
+        if (follower is None or _role(follower) != registry.AFFINE or
+            registry.support_for(follower.operation).trainable):
+          break
+        k, b = _affine_constants(follower.operation, rank, channels)
+        if k is None:
+          break
+        kernel, bias = kernel * k, bias * k + b
+        last = follower
+        absorbed.add(id(follower))
+        self.report.folded.append(follower.operation.name)
+      if not np.any(bias):
+        bias = None
+    fused = "linear"
+    follower = sole_consumer(last.output_tensors[0])
+    if (follower is not None and _role(follower) == registry.ACTIVATION and
+        registry.activation_of(follower.operation) in FUSED_ACTIVATIONS):
+      fused = registry.activation_of(follower.operation)
+      last = follower
+      absorbed.add(id(follower))
+    depthwise = (keras.layers.DepthwiseConv2D if rank == 4
+                 else keras.layers.DepthwiseConv1D)(
+                     1, use_bias=bias is not None, trainable=trainable,
+                     dtype=op.dtype_policy,
+                     name=self.unique(f"{op.name}_depthwise"))
+    depthwise.build(x.shape)
+    depthwise.kernel.assign(kernel.reshape(depthwise.kernel.shape))
+    if bias is not None:
+      depthwise.bias.assign(bias)
+    wrapper = QuantizedLayer(
+        depthwise, batch_norm=batch_norm, activation=fused, use_bias=False,
+        num_bits=8, per_channel=True, freeze_bn_delay=self.freeze_bn_delay,
+        quantize_output=False, symmetric_output=self.symmetric,
+        dtype=op.dtype_policy, name=self.unique(f"quant_{op.name}"))
+    self.report.folded.append(op.name)
+    if batch_norm is not None:
+      self.weight_sources.append((wrapper, (None, op)))
+    out = self.quantize(wrapper(x), fused, name=f"{op.name}_quant",
+                        dtype=op.dtype_policy)
+    return out, last
+
   def visit_weighted(self, node, op, entry, args, kwargs, sole_consumer,
-                     absorbed):
+                     absorbed, consumers_of):
     act = registry.activation_of(op)
     last = node
     batch_norm = None
@@ -245,6 +388,10 @@ class _Rebuild:
         if absorbed_node is not node and absorbed_node is not None:
           absorbed.add(id(absorbed_node))
       batch_norm = None if bn_node is None else bn_node.operation
+    # A SAME_SCALE op that reads the output (or a KEEPS_SCALE op's output
+    # of it) rounds onto its grid, so the output quantizer must be a
+    # graph-level one it can call again.
+    graph_quantizer = _grid_is_read(last.output_tensors[0], consumers_of)
     copy = _copy(op, name=self.unique(op.name), activation="linear",
                  use_bias=False)
     bn_copy = None if batch_norm is None else _copy(
@@ -253,9 +400,9 @@ class _Rebuild:
         copy, batch_norm=bn_copy, activation=fused,
         use_bias=op.use_bias, num_bits=self.num_bits,
         per_channel=self.per_channel, freeze_bn_delay=self.freeze_bn_delay,
-        quantize_output=not (act in FUSED_ACTIVATIONS and
-                             self._feeds_a_shared_scale(
-                                 last.output_tensors[0], sole_consumer)),
+        quantize_output=not graph_quantizer and not (
+            act in FUSED_ACTIVATIONS and self._feeds_a_shared_scale(
+                last.output_tensors[0], sole_consumer)),
         symmetric_output=self.symmetric, dtype=op.dtype_policy,
         name=self.unique(f"quant_{op.name}"))
     self.report.quantized.append(op.name)
@@ -265,12 +412,12 @@ class _Rebuild:
       self.report.folded.append(batch_norm.name)
     self.weight_sources.append((wrapper, (op, batch_norm)))
     out = wrapper(*args, **kwargs)
+    if graph_quantizer:
+      out = self.quantize(out, fused, name=f"{op.name}_quant",
+                          dtype=op.dtype_policy)
     if act not in FUSED_ACTIVATIONS and act is not None:
-      activation = keras.layers.Activation(
-          act, name=self.unique(f"{op.name}_activation"),
-          dtype=op.dtype_policy)
-      out = self.quantizer(act, name=f"{op.name}_activation_quant",
-                           dtype=op.dtype_policy)(activation(out))
+      out = self.activation_output(out, act, f"{op.name}_activation",
+                                   op.dtype_policy)
     elif act is None:
       self.warn(op.name, (
           "custom activation: applied after the output quantizer as a float "
@@ -282,6 +429,9 @@ class _Rebuild:
 def _copy_weights(new, source):
   if isinstance(new, QuantizedLayer):
     layer, batch_norm = source
+    if layer is None:  # a BatchNormalization on its own: the kernel is 1
+      new.batch_norm.set_weights(batch_norm.get_weights())
+      return
     for target, variable in zip(new.kernel_variables(),
                                 _kernels.kernel_variables(layer)):
       target.assign(variable)
@@ -291,6 +441,48 @@ def _copy_weights(new, source):
       new.batch_norm.set_weights(batch_norm.get_weights())
   else:
     new.set_weights(source.get_weights())
+
+
+def _grid_is_read(tensor, consumers_of, depth=0):
+  """Whether a SAME_SCALE op rounds onto `tensor`'s grid: it reads the
+  tensor, or the output of KEEPS_SCALE ops (padding, max pooling, ...) on
+  it."""
+  for node in consumers_of(tensor):
+    role = _role(node)
+    if role == registry.SAME_SCALE:
+      return True
+    if role == registry.KEEPS_SCALE and depth < 8 and any(
+        _grid_is_read(t, consumers_of, depth + 1)
+        for t in keras.tree.flatten(node.output_tensors)):
+      return True
+  return False
+
+
+# Activations that TF's converter lowers to several int8 ops, each of whose
+# outputs is quantized (_Rebuild.activation_output).
+_COMPOSITE_ACTIVATIONS = ("swish", "silu", "hard_sigmoid")
+
+
+def _affine_constants(layer, rank, channels):
+  """(k, b) per channel, float32, with layer(x) == x * k + b over the last
+  axis, read from the layer's own call on probes; (None, None) when the
+  layer is not such a map (or not over the last axis)."""
+  axis = getattr(layer, "axis", (-1,))
+  if axis is not None and tuple(a % rank for a in axis) != (rank - 1,):
+    return None, None
+  shape = (1,) * (rank - 1) + (channels,)
+  try:
+    with tf.init_scope():
+      probes = [np.asarray(layer(np.full(shape, v, np.float32)), np.float64)
+                for v in (0.0, 1.0, 2.0)]
+  except Exception:  # pylint: disable=broad-except
+    return None, None
+  f0, f1, f2 = (p.reshape(-1) for p in probes)
+  k, b = f1 - f0, f0
+  if f0.size != channels or not np.allclose(f2, b + 2 * k, rtol=1e-5,
+                                            atol=1e-6):
+    return None, None
+  return k.astype(np.float32), b.astype(np.float32)
 
 
 def rebuild(model, num_bits=8, per_channel_weights=True, freeze_bn_delay=None,
@@ -309,7 +501,7 @@ def rebuild(model, num_bits=8, per_channel_weights=True, freeze_bn_delay=None,
   inputs = [keras.Input(batch_shape=t.shape, dtype=t.dtype,
                         name=walk.unique(name))
             for t, name in zip(graph.inputs, names)]
-  quantized_inputs = [walk.quantizer(name=f"{name}_quant")(x)
+  quantized_inputs = [walk.quantize(x, name=f"{name}_quant")
                       if x.dtype in ("float16", "bfloat16", "float32",
                                      "float64") else x
                       for name, x in zip(names, inputs)]
