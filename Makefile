@@ -6,6 +6,7 @@
 #   make lint    ruff on the Python sources (pyproject.toml, tests/ruff.toml)
 #   make wheel   dist/tf_qdq-*.whl
 #   make bench   the benchmark suite (docs/benchmarks.md, qat_step.md, onnx_weights.md)
+#   make zoo     keras.applications through quantize_model, export, LiteRT, onnxruntime (docs/zoo.md)
 #   make cc-test the C++ tests, plain and under ASan+UBSan, and tf_qdq._core's tests under ASan+UBSan
 #   make cc-fuzz the libFuzzer target on the core for CC_FUZZ_SECONDS (default 60)
 SHELL := /bin/bash
@@ -19,7 +20,7 @@ SETUP_STAMP := $(VENV)/.tf_qdq_setup_stamp
 REQUIREMENTS := requirements-dev.txt $(wildcard requirements-demo.txt)
 PYTEST_ARGS ?=
 
-.PHONY: all setup build wheel install test test-src lint demo bench clean fuzz cc-test cc-fuzz
+.PHONY: all setup build wheel install test test-src lint demo bench clean fuzz cc-test cc-fuzz zoo
 
 all: wheel
 
@@ -97,6 +98,19 @@ bench: install
 	$(PYTHON) bench/run_benchmarks.py
 	$(PYTHON) bench/qat_step.py
 	$(PYTHON) bench/onnx_weights.py
+
+# Each keras.applications family's smallest member through quantize_model,
+# QAT, export and LiteRT/onnxruntime (tools/zoo.py: docs/zoo.md, zoo.json; one
+# subprocess per family, up to 15 min each). tfmot 0.8.1's column
+# (docs/zoo_tfmot.json) comes first from tools/zoo_tfmot.py, only where its own
+# venv exists (never the project's .venv; tfmot needs Keras 2). Create it once:
+#   python3 -m venv .venv-tfmot
+#   .venv-tfmot/bin/pip install -r tools/zoo_tfmot_requirements.txt
+# ZOO_ARGS go to tools/zoo.py, e.g. ZOO_ARGS="--models ResNet50,VGG16 --quick".
+ZOO_ARGS ?=
+zoo: install
+	if [ -x .venv-tfmot/bin/python ]; then .venv-tfmot/bin/python tools/zoo_tfmot.py; fi
+	$(PYTHON) tools/zoo.py $(ZOO_ARGS)
 
 clean:
 	$(BAZEL) clean
