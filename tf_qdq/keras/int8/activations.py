@@ -142,22 +142,22 @@ class ActivationQuantizer(keras.layers.Layer):
     if learns and not exporting and _fused_update_runs():
       return self._fused_update_and_quantize(inputs, activation)
     inputs = apply_activation(inputs, activation)
-    if exporting:
-      if ties_away_from_zero and state.simulates_kernels:
-        mn, mx = (tf.constant(v, tf.float32) for v in self.range())
-        inputs = inputs + tf.cast(_tie_shift(
-            tf.cast(inputs, tf.float32), mn, mx, self.num_bits), inputs.dtype)
-      return builtin_fake_quant(inputs, *self.range(), num_bits=self.num_bits)
     dtype = inputs.dtype
-    if learns:
-      mn, mx = self._update_moving_average(inputs)
+    if exporting:
+      mn, mx = (tf.constant(v, tf.float32) for v in self.range())
+      # An int8 runtime rounds in its own kernel; TF (the stock
+      # SavedModel) runs this simulation of it.
+      ties_away_from_zero = ties_away_from_zero and state.simulates_kernels
+    elif learns:
+      mn, mx = self._grid(*self._update_moving_average(inputs))
     else:
-      mn, mx = self.min.value, self.max.value
-    mn, mx = self._grid(mn, mx)
+      mn, mx = self._grid(self.min.value, self.max.value)
     if ties_away_from_zero:
       inputs = inputs + tf.stop_gradient(tf.cast(
           _tie_shift(tf.cast(inputs, tf.float32), mn, mx, self.num_bits),
           dtype))
+    if exporting:
+      return builtin_fake_quant(inputs, *self.range(), num_bits=self.num_bits)
     mn = tf.stop_gradient(tf.cast(mn, dtype))
     mx = tf.stop_gradient(tf.cast(mx, dtype))
     return _q.fake_quant_with_min_max_vars(inputs, mn, mx,

@@ -87,13 +87,10 @@ class _Rebuild:
     self.names.add(candidate)
     return candidate
 
-  def quantizer(self, activation=None, name="quant", dtype=None):
-    return output_quantizer_for(activation, name=self.unique(name),
-                                dtype=dtype, symmetric=self.symmetric)
-
   def quantize(self, x, activation=None, name="quant", dtype=None):
     """`x` through a new graph-level quantizer for `activation`'s output."""
-    quantizer = self.quantizer(activation, name=name, dtype=dtype)
+    quantizer = output_quantizer_for(activation, name=self.unique(name),
+                                     dtype=dtype, symmetric=self.symmetric)
     out = quantizer(x)
     self.quantizer_of[id(out)] = quantizer
     return out
@@ -104,21 +101,20 @@ class _Rebuild:
     or, for the activations that become several ops, each op's output:
     swish/silu is LOGISTIC (on its fixed 1/256 grid) then MUL;
     hard_sigmoid is ADD(3) with a fused RELU6, then MUL(1/6)."""
-    layer_args = dict(dtype=dtype)
     if act in ("swish", "silu"):
       gate = keras.layers.Activation(
-          "sigmoid", name=self.unique(f"{name}_sigmoid"), **layer_args)(x)
+          "sigmoid", name=self.unique(f"{name}_sigmoid"), dtype=dtype)(x)
       gate = self.quantize(gate, "sigmoid", name=f"{name}_sigmoid_quant",
                            dtype=dtype)
       y = keras.layers.Multiply(name=self.unique(f"{name}_multiply"),
-                                **layer_args)([x, gate])
+                                dtype=dtype)([x, gate])
       return self.quantize(y, name=f"{name}_quant", dtype=dtype)
     if act == "hard_sigmoid":
       y = keras.ops.relu6(x + 3.0)
       y = self.quantize(y, "relu6", name=f"{name}_relu6_quant", dtype=dtype)
       return self.quantize(y * (1.0 / 6.0), name=f"{name}_quant",
                            dtype=dtype)
-    y = keras.layers.Activation(act, name=self.unique(name), **layer_args)(x)
+    y = keras.layers.Activation(act, name=self.unique(name), dtype=dtype)(x)
     return self.quantize(y, act, name=f"{name}_quant", dtype=dtype)
 
   def warn(self, name, why):
@@ -247,8 +243,8 @@ class _Rebuild:
     else:
       copy = self.unchanged(op)
       out = copy(*args, **kwargs)
-    source = keras.tree.flatten((args, kwargs))
-    source = self.quantizer_of.get(id(source[0])) if source else None
+    inputs = keras.tree.flatten((args, kwargs))
+    source = self.quantizer_of.get(id(inputs[0])) if inputs else None
     if entry.role == registry.SAME_SCALE:
       if source is None:
         self.warn(op.name, (
@@ -291,7 +287,7 @@ class _Rebuild:
   def _fused_follower(self, node, entry, sole_consumer):
     """The BatchNormalization and the activation `node` absorbs: (batch
     norm node or None, activation name, last absorbed node)."""
-    last, batch_norm, fused = node, None, "linear"
+    last, batch_norm = node, None
     follower = sole_consumer(node.output_tensors[0])
     if ("batch_norm" in entry.fuses and follower is not None and
         _role(follower) == registry.BATCH_NORM and
@@ -299,12 +295,7 @@ class _Rebuild:
         and not follower.arguments.kwargs.get("training")):
       batch_norm = follower
       last = follower
-    follower = sole_consumer(last.output_tensors[0])
-    if follower is not None and _role(follower) == registry.ACTIVATION:
-      act = registry.activation_of(follower.operation)
-      if act in entry.fuses:
-        fused = act
-        last = follower
+    fused, last = _fused_activation(last, entry.fuses, sole_consumer)
     return batch_norm, fused, last
 
   def visit_per_channel(self, node, op, args, sole_consumer, absorbed):
@@ -348,13 +339,11 @@ class _Rebuild:
         self.report.folded.append(follower.operation.name)
       if not np.any(bias):
         bias = None
-    fused = "linear"
-    follower = sole_consumer(last.output_tensors[0])
-    if (follower is not None and _role(follower) == registry.ACTIVATION and
-        registry.activation_of(follower.operation) in FUSED_ACTIVATIONS):
-      fused = registry.activation_of(follower.operation)
-      last = follower
-      absorbed.add(id(follower))
+    fused, activation = _fused_activation(last, FUSED_ACTIVATIONS,
+                                          sole_consumer)
+    if activation is not last:
+      absorbed.add(id(activation))
+      last = activation
     depthwise = (keras.layers.DepthwiseConv2D if rank == 4
                  else keras.layers.DepthwiseConv1D)(
                      1, use_bias=bias is not None, trainable=trainable,
@@ -441,6 +430,18 @@ def _copy_weights(new, source):
       new.batch_norm.set_weights(batch_norm.get_weights())
   else:
     new.set_weights(source.get_weights())
+
+
+def _fused_activation(node, fuses, sole_consumer):
+  """The activation an int8 op fuses after `node`: (its name, its node)
+  when `node`'s sole consumer is an activation in `fuses`, else ("linear",
+  node)."""
+  follower = sole_consumer(node.output_tensors[0])
+  if follower is not None and _role(follower) == registry.ACTIVATION:
+    act = registry.activation_of(follower.operation)
+    if act in fuses:
+      return act, follower
+  return "linear", node
 
 
 def _grid_is_read(tensor, consumers_of, depth=0):
