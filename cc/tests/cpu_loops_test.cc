@@ -11,6 +11,8 @@
 #include "cc/core/cpu/fake_quant_gradient.h"
 #include "cc/core/cpu/qdq.h"
 
+#include <sys/mman.h>
+
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -441,6 +443,91 @@ TEST(FakeQuantFloatWithoutZeroChannelAndStreamed) {
   CheckFakeQuantOne<GridStep::kDivideByScale, float>(flat, rng, false, 8, false);
   CheckFakeQuantOne<GridStep::kMultiplyByInverse, float>(flat, rng, true, 8, false);
 }
+// Outputs the allocator has just mapped (PrepareOutput maps them in with
+// madvise before the loop): the same bits as into a resident buffer, every
+// value written, the partial pages at both ends included. The output starts
+// one float into a fresh anonymous mapping, which nothing has touched.
+class FreshOutput {
+ public:
+  explicit FreshOutput(int64_t floats)
+      : bytes_(static_cast<size_t>(floats + 2) * sizeof(float)),
+        map_(mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)),
+        floats_(floats) {}
+  ~FreshOutput() { munmap(map_, bytes_); }
+  float* data() const { return static_cast<float*>(map_) + 1; }
+  std::vector<float> values() const { return std::vector<float>(data(), data() + floats_); }
+
+ private:
+  size_t bytes_;
+  void* map_;
+  int64_t floats_;
+};
+
+TEST(OutputsNotYetMappedIn) {
+  std::mt19937_64 rng(9);
+  const int64_t rows = kStreamMinBytes / sizeof(float) / 1024 + 3;
+  const SplitFor& split = kSplits[2];
+  for (const ChannelView& v : {ChannelView{rows, 1024, 1}, ChannelView{1, 1, rows * 1024}}) {
+    const std::string where = ViewName(v);
+    const std::vector<float> x = RandomData<float>(v.size(), rng, 2.0);
+    const std::vector<float> g = RandomData<float>(v.size(), rng, 1.0);
+    std::vector<float> lo(v.depth, -0.75f), hi(v.depth, 1.25f);
+    {
+      FreshOutput fresh(v.size());
+      EXPECT_TRUE(!OutputMappedIn(fresh.data(), v.size() * 4));
+      std::vector<float> want(v.size());
+      const RangeSource<float> range{lo.data(), hi.data(), 0.0f, 0.0f};
+      const FakeQuantBounds bounds = ComputeFakeQuantBounds(8, false);
+      for (float* out : {want.data(), fresh.data()}) {
+        FakeQuantArgs<float> a{x.data(), out, v, bounds, range, true};
+        std::vector<unsigned char> buf = Buffer(FakeQuantWorkspaceBytes<float>(v));
+        Workspace ws(buf.data(), buf.size());
+        FakeQuantForwardCpu<GridStep::kMultiplyByInverse>(a, ws, split);
+      }
+      EXPECT_TRUE(OutputMappedIn(fresh.data(), v.size() * 4));
+      ExpectSameArrays(fresh.values(), want, "FakeQuantForwardCpu fresh " + where);
+    }
+    {
+      FreshOutput fresh(v.size());
+      std::vector<float> want(v.size());
+      const RangeSource<float> range{nullptr, nullptr, -0.75f, 1.25f};
+      for (float* out : {want.data(), fresh.data()}) {
+        FakeQuantGradientArgs<float> a{g.data(), x.data(), out, nullptr, nullptr, v,
+                                       ComputeFakeQuantBounds(8, false), range, false};
+        std::vector<unsigned char> buf = Buffer(FakeQuantGradientWorkspaceBytes<float>(v, false));
+        Workspace ws(buf.data(), buf.size());
+        FakeQuantGradientCpu(a, ws, split);
+      }
+      ExpectSameArrays(fresh.values(), want, "FakeQuantGradientCpu fresh " + where);
+    }
+    {
+      FreshOutput fresh(v.size());
+      std::vector<float> want(v.size());
+      for (float* out : {want.data(), fresh.data()}) {
+        QdqForwardArgs<float> a{x.data(), out, v, ComputeQdqBounds(true, 8, false),
+                                RoundMode::kHalfToEven, true, lo.data(), hi.data(), false};
+        std::vector<unsigned char> buf = Buffer(QdqForwardWorkspaceBytes<float>(v, true));
+        Workspace ws(buf.data(), buf.size());
+        QdqForwardCpu(a, ws, split);
+      }
+      ExpectSameArrays(fresh.values(), want, "QdqForwardCpu fresh " + where);
+    }
+    {
+      FreshOutput fresh(v.size());
+      std::vector<float> want(v.size());
+      std::vector<float> dmin(v.depth), dmax(v.depth);
+      for (float* out : {want.data(), fresh.data()}) {
+        QdqGradientArgs<float> a{g.data(), x.data(), out, v, lo.data(), hi.data(),
+                                 dmin.data(), dmax.data(), v.depth};
+        std::vector<unsigned char> buf = Buffer(QdqGradientWorkspaceBytes<float>(v));
+        Workspace ws(buf.data(), buf.size());
+        QdqGradientCpu(a, ws, split);
+      }
+      ExpectSameArrays(fresh.values(), want, "QdqGradientCpu fresh " + where);
+    }
+  }
+}
+
 TEST(FakeQuantDouble) { CheckFakeQuant<double>(); }
 TEST(FakeQuantHalf) { CheckFakeQuant<Half>(); }
 TEST(FakeQuantBFloat16) { CheckFakeQuant<BFloat16>(); }

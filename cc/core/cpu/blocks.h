@@ -21,6 +21,11 @@
 #include <cstdlib>
 #include <type_traits>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
+
 #include "cc/core/convert_block.h"
 #include "cc/core/numeric.h"
 
@@ -86,9 +91,73 @@ inline bool StreamingAllowed() {
   return allowed;
 }
 
-template <typename T>
-QDQ_INLINE bool StreamOutput(int64_t elements) {
-  return static_cast<int64_t>(sizeof(T)) * elements >= kStreamMinBytes && StreamingAllowed();
+// ---- Outputs the allocator has just mapped ---------------------------------------
+// glibc maps every block above its mmap threshold (at most 32 MB) afresh and
+// unmaps it on free, so where TF's allocator does not keep the block, a 16M
+// float output is new memory on every call, eager or graph: each of its 4 KB
+// pages faults on the first store into it. Measured on an AMD EPYC (Zen 3)
+// VM whose graph-mode outputs faulted on every call (1.2 million minor faults
+// in 70 calls): the faults, not the DRAM, set the time there, TF's `x + 1`
+// took 25 ms at 16M where the same loop into a reused buffer takes 5 ms, and
+// streaming stores made it worse (1.11x TF's time for the per-tensor ops,
+// 1.00x with normal stores; the kernel has just zeroed each page, likely into
+// the cache, where a normal store hits and a streaming one must evict).
+// So such an output is first mapped in by one madvise(MADV_POPULATE_WRITE)
+// per thread's share of its pages (Linux 5.14 and later), which does the same
+// page allocation and zeroing without a fault per page: in a harness on that
+// VM, 16M values, two threads, 28.7 -> 22 ms, and then streaming helps again
+// (22.3 -> 21.2 ms). A kernel without it refuses the call and the stores
+// fault the pages in as before. The contents are not touched: the output is
+// written in full afterwards either way.
+
+// Whether out[0, bytes) is mapped in, sampled at four pages past the first
+// (which the allocator's own block header may have touched). mincore() is one
+// system call per sample, some microseconds against a 16 MB output's
+// milliseconds. Where it cannot tell, the answer is yes.
+inline bool OutputMappedIn(const void* out, int64_t bytes) {
+#if defined(__linux__)
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t first = reinterpret_cast<uintptr_t>(out);
+  for (int64_t k = 1; k <= 4; ++k) {
+    const uintptr_t at = (first + static_cast<uintptr_t>((bytes - 1) / 4 * k)) & ~(page - 1);
+    unsigned char resident = 0;
+    if (mincore(reinterpret_cast<void*>(at), page, &resident) != 0) return true;
+    if ((resident & 1) == 0) return false;
+  }
+#else
+  (void)out;
+  (void)bytes;
+#endif
+  return true;
+}
+
+// Rough cycles to map in one page, for the thread pool's cost model.
+constexpr int64_t kPageMapCost = 4096;
+
+// Readies an op's output of `elements` values before its parallel loop and
+// says whether the loop streams it (float only: see BlockOutput). Outputs
+// below kStreamMinBytes are left alone.
+template <typename T, typename ParallelFor>
+bool PrepareOutput(T* out, int64_t elements, ParallelFor&& pfor) {
+  const int64_t bytes = static_cast<int64_t>(sizeof(T)) * elements;
+  if (bytes < kStreamMinBytes) return false;
+#if defined(__linux__) && defined(MADV_POPULATE_WRITE)
+  if (!OutputMappedIn(out, bytes)) {
+    // Only the pages wholly inside the output: the partial ones at its ends
+    // may hold other tensors (populating them would be harmless, but is not
+    // ours to do).
+    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (reinterpret_cast<uintptr_t>(out) + page - 1) & ~(page - 1);
+    const uintptr_t end = (reinterpret_cast<uintptr_t>(out) + bytes) & ~(page - 1);
+    if (end > begin) {
+      pfor(static_cast<int64_t>((end - begin) / page), kPageMapCost, [&](int64_t p0, int64_t p1) {
+        madvise(reinterpret_cast<void*>(begin + p0 * page), (p1 - p0) * page,
+                MADV_POPULATE_WRITE);
+      });
+    }
+  }
+#endif
+  return StreamingAllowed();
 }
 
 // out[0, m) = buf[0, m), streaming where `out` is 32-byte aligned.
@@ -143,7 +212,7 @@ inline bool CpuHasWideVectors() {
 // `offset` is the block's position within the run (for per-channel arrays).
 // kPrefetch: fn sees sub-blocks of kPrefetchRun elements, each prefetched
 // ahead (see PrefetchAhead).
-// `stream` (float only: see StreamOutput): the block is computed into an L1
+// `stream` (float only: see PrepareOutput): the block is computed into an L1
 // buffer and streamed out; the caller fences (StreamFence) before its
 // parallel body returns.
 template <typename T, typename C>

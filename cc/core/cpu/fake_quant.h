@@ -182,7 +182,7 @@ void FakeQuantForwardCpuWith(const FakeQuantArgs<T>& args, Workspace& ws, Parall
   NudgeAll(v, args.range, args.bounds, args.zero_range_rule, na);
   if constexpr (std::is_same<T, float>::value && kAct == Activation::kLinear) {
     if (v.inner == 1 && v.depth > 1) {
-      DispatchBools(AnyZeroChannel(na, v.depth), StreamOutput<T>(v.size()),
+      DispatchBools(AnyZeroChannel(na, v.depth), PrepareOutput(args.output, v.size(), pfor),
                     [&](auto any_zero, auto streamed) {
         constexpr bool kZ = decltype(any_zero)::value, kS = decltype(streamed)::value;
         auto rows = &FakeQuantChannelRows<kStep, kZ, kS>;
@@ -196,7 +196,7 @@ void FakeQuantForwardCpuWith(const FakeQuantArgs<T>& args, Workspace& ws, Parall
       return;
     }
   }
-  const bool stream = StreamOutput<T>(v.size());
+  const bool stream = PrepareOutput(args.output, v.size(), pfor);
   pfor(v.size(), kElementwiseCost, [&](int64_t begin, int64_t end) {
     ForEachChannelRun(
         v, begin, end,

@@ -340,7 +340,7 @@ void FakeQuantGradientCpu(const FakeQuantGradientArgs<T>& args, Workspace& ws,
   TakeGradientScratch<T>(v, with_sums, ws, &na, &partial_min, &partial_max);
   NudgeAll(v, args.range, args.bounds, args.zero_range_rule, na);
   const int64_t chunks = GradientSumChunks(v);
-  const bool stream = StreamOutput<T>(v.size());
+  const bool stream = PrepareOutput(args.wrt_input, v.size(), pfor);
   if (!with_sums) {  // per tensor: Args, and Vars without range consumers
     const FakeQuantNudged<C> n = na.Get(0);
     DispatchActivation(args.activation, [&](auto act) {

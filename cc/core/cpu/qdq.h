@@ -77,7 +77,7 @@ void QdqForwardCpu(const QdqForwardArgs<T>& args, Workspace& ws, ParallelFor&& p
     sa.min_range[c] = s.min_range;
     sa.max_range[c] = s.max_range;
   }
-  const bool stream = StreamOutput<T>(v.size());
+  const bool stream = PrepareOutput(args.output, v.size(), pfor);
   DispatchQdqVariant(args.round_mode, args.range_given, [&](auto mode, auto clamp) {
     constexpr RoundMode kMode = decltype(mode)::value;
     constexpr bool kClamp = decltype(clamp)::value;
@@ -141,7 +141,7 @@ void QdqGradientCpu(const QdqGradientArgs<T>& args, Workspace& ws, ParallelFor&&
     lo[c] = ToCompute(args.input_min[c]);
     hi[c] = ToCompute(args.input_max[c]);
   }
-  const bool stream = StreamOutput<T>(v.size());
+  const bool stream = PrepareOutput(args.input_backprop, v.size(), pfor);
   pfor(v.size(), kElementwiseCost, [&](int64_t begin, int64_t end) {
     ForEachChannelRun(
         v, begin, end,
