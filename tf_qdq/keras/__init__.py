@@ -8,6 +8,7 @@ the runtimes that run int8 models.
     qat.export("model.tflite", format="litert")   # the same, Keras' spelling
     qk.export(qat, "serving/1", format="tf_saved_model")  # no tf_qdq needed
     qk.export(qat, "model.onnx", format="onnx")
+    qk.compare(qat, "model.tflite", x)            # tensor by tensor, in steps
 
 Schemes of `quantize_model`:
 * "int8" (default): what TFLite's int8 runtime computes (tf_qdq.keras.int8):
@@ -50,6 +51,7 @@ layer casts the result to the compute dtype as it casts any kernel.
 # function. Modules import the subpackage's names with
 # `from tf_qdq.keras.export import ...`, which does not depend on that.
 from tf_qdq.keras.common import check_num_bits
+from tf_qdq.keras.export import compare
 from tf_qdq.keras.export import export
 from tf_qdq.keras.export import run_litert
 from tf_qdq.keras.int8 import ActivationQuantizer
@@ -63,7 +65,8 @@ from tf_qdq.keras.symmetric_qdq import QuantizeWrapper
 from tf_qdq.keras.symmetric_qdq import quantize_model_symmetric_qdq
 
 __all__ = ["ActivationQuantizer", "FakeQuant", "QuantizeDequantize",
-           "QuantizeWrapper", "QuantizedLayer", "QuantizedModel", "export",
+           "QuantizeWrapper", "QuantizedLayer", "QuantizedModel", "compare",
+           "export",
            "quantize_model", "run_litert"]
 
 
