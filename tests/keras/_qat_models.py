@@ -237,6 +237,11 @@ def agreement(reference, outputs, step):
   top2 = np.sort(reference, axis=1)[:, -2:]
   clear = (top2[:, 1] - top2[:, 0]) > 2 * step
   same = reference.argmax(1) == np.asarray(outputs).argmax(1)
-  return (float(diff.max()), float(np.mean(diff <= 1.0 + 1e-6)),
+  # "Within one step" with a thousandth of a step to spare: a runtime
+  # dequantizes (q - zero) * scale in float32, so a one-step difference can
+  # read 1.00001 steps against the QAT model's grid values (LiteRT's
+  # reference kernels on the Xception-style net: 82% "within one" at 1e-6
+  # where XNNPACK against the same kernels, both dequantized alike, had 94%).
+  return (float(diff.max()), float(np.mean(diff <= 1.0 + 1e-3)),
           float(np.mean(same[clear])) if clear.any() else 1.0,
           int(clear.sum()))
