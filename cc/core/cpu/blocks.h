@@ -110,13 +110,20 @@ inline bool StreamingAllowed() {
 // fault the pages in as before. The contents are not touched: the output is
 // written in full afterwards either way.
 
+#if defined(__linux__)
+inline uintptr_t PageBytes() {
+  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  return page;
+}
+#endif
+
 // Whether out[0, bytes) is mapped in, sampled at four pages past the first
 // (which the allocator's own block header may have touched). mincore() is one
 // system call per sample, some microseconds against a 16 MB output's
 // milliseconds. Where it cannot tell, the answer is yes.
 inline bool OutputMappedIn(const void* out, int64_t bytes) {
 #if defined(__linux__)
-  static const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const uintptr_t page = PageBytes();
   const uintptr_t first = reinterpret_cast<uintptr_t>(out);
   for (int64_t k = 1; k <= 4; ++k) {
     const uintptr_t at = (first + static_cast<uintptr_t>((bytes - 1) / 4 * k)) & ~(page - 1);
@@ -146,7 +153,7 @@ bool PrepareOutput(T* out, int64_t elements, ParallelFor&& pfor) {
     // Only the pages wholly inside the output: the partial ones at its ends
     // may hold other tensors (populating them would be harmless, but is not
     // ours to do).
-    const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+    const uintptr_t page = PageBytes();
     const uintptr_t begin = (reinterpret_cast<uintptr_t>(out) + page - 1) & ~(page - 1);
     const uintptr_t end = (reinterpret_cast<uintptr_t>(out) + bytes) & ~(page - 1);
     if (end > begin) {

@@ -30,6 +30,7 @@ import os
 import keras
 import numpy as np
 
+from tf_qdq.keras.export.litert import feed_sample
 from tf_qdq.keras.export.litert import run_litert
 from tf_qdq.keras.export.trace import check_int8_scheme
 from tf_qdq.keras.int8.activations import ActivationQuantizer
@@ -187,13 +188,7 @@ def _litert_tensors(path, inputs, resolver):
              and d["quantization"][0] > 0]
   values = {d["name"]: [] for d in details}
   for i in range(len(inputs[0])):
-    for d, x in zip(in_details, inputs):
-      sample = np.asarray(x[i:i + 1])
-      scale, zero = d["quantization"]
-      if d["dtype"] in (np.int8, np.uint8) and scale > 0:
-        info = np.iinfo(d["dtype"])
-        sample = np.clip(np.round(sample / scale) + zero, info.min, info.max)
-      interp.set_tensor(d["index"], sample.astype(d["dtype"]))
+    feed_sample(interp, in_details, inputs, i)
     interp.invoke()
     for d in details:
       scale, zero = d["quantization"]
@@ -340,12 +335,11 @@ def compare(model, filepath, x, print_report=True):
     raise ValueError(f"tf_qdq.keras.compare: no file {path!r}.")
   inputs = [np.asarray(v) for v in _as_list(x)]
   tensors = _quantized_tensors(model)
-  probe = keras.Model(model.inputs, [t for _, t, _ in tensors])
-  keras_values = _as_list(probe.predict(inputs if len(inputs) > 1
-                                        else inputs[0], verbose=0))
-  reference = keras.Model(model.inputs, model.outputs).predict(
-      inputs if len(inputs) > 1 else inputs[0], verbose=0)
-  reference = _as_list(reference)[0]
+  # One pass gives every quantized tensor and the model's first output.
+  probe = keras.Model(model.inputs,
+                      [t for _, t, _ in tensors] + [model.outputs[0]])
+  *keras_values, reference = _as_list(probe.predict(
+      inputs if len(inputs) > 1 else inputs[0], verbose=0))
   # The final outputs in the steps of the quantizer that writes the first.
   output_quantizer = next((q for _, t, q in tensors if t is model.outputs[0]),
                           tensors[-1][2] if tensors else None)

@@ -129,6 +129,18 @@ def _quantized(detail):
   return (detail["dtype"] in (np.int8, np.uint8, np.int16) and scale > 0)
 
 
+def feed_sample(interp, in_details, inputs, i):
+  """Sets sample i of each input (batch first), quantized with the input's
+  own parameters where it is a quantized tensor."""
+  for d, x in zip(in_details, inputs):
+    sample = np.asarray(x[i:i + 1])
+    if _quantized(d):
+      scale, zero = d["quantization"]
+      info = np.iinfo(d["dtype"])
+      sample = np.clip(np.round(sample / scale) + zero, info.min, info.max)
+    interp.set_tensor(d["index"], sample.astype(d["dtype"]))
+
+
 def run_litert(filepath, inputs, reference_kernels=False, num_threads=None):
   """Runs a .tflite model on `inputs` (one array, a list in the .tflite's
   input order, or a dict by input name; batch first) one sample at a time,
@@ -154,13 +166,7 @@ def run_litert(filepath, inputs, reference_kernels=False, num_threads=None):
   interp.allocate_tensors()
   results = [[] for _ in out_details]
   for i in range(n):
-    for d, x in zip(in_details, inputs):
-      sample = np.asarray(x[i:i + 1])
-      if _quantized(d):
-        scale, zero = d["quantization"]
-        info = np.iinfo(d["dtype"])
-        sample = np.clip(np.round(sample / scale) + zero, info.min, info.max)
-      interp.set_tensor(d["index"], sample.astype(d["dtype"]))
+    feed_sample(interp, in_details, inputs, i)
     interp.invoke()
     for r, d in zip(results, out_details):
       y = interp.get_tensor(d["index"])
