@@ -259,11 +259,12 @@ def _check_onnxruntime(label, path, qat, tmp_path, record_property,
   """onnxruntime at its default optimizations and with them off, on this CPU
   and on the emulated AVX2 one: each of the four runs must agree with the QAT
   model. With the optimizations off, onnxruntime runs the ONNX graph's own
-  float semantics: the QAT model's bits but for the halves an average
-  pooling makes, which QuantizeLinear rounds to even and the QAT model away
-  from zero (as TFLite's kernels do). At the default ones its fused integer
-  kernels round like any int8 runtime. `noise` (LiteRT's, see
-  _check_agreement) bounds both where it is looser than the fixed bound.
+  float semantics, which are the QAT model's bits: the halves an average
+  pooling makes round away from zero in both (as TFLite's kernels do; the
+  export carries the QAT model's tie shift before QuantizeLinear, which
+  rounds halves to even). At the default ones its fused integer kernels
+  round like any int8 runtime. `noise` (LiteRT's, see _check_agreement)
+  bounds both where it is looser than the fixed bound.
   Returns the held-out inputs and the QAT model's outputs on them."""
   x, reference = _held_out(qat)
   record_property("cpu", _ort.cpu_summary())
@@ -436,8 +437,14 @@ def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path,
                                        path, qat, tmp_path, record_property)
   # The same symmetric model ships to LiteRT too (zero point 0 is legal).
   tflite = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
-  _check_agreement("mobilenet_v2_style LiteRT, symmetric", reference,
-                   qk.run_litert(tflite, held), output_step(qat))
+  # Judged, like every LiteRT file, against LiteRT's own noise on it.
+  xnnpack = qk.run_litert(tflite, held)
+  kernels = qk.run_litert(tflite, held, reference_kernels=True)
+  noise = _litert_noise("mobilenet_v2_style symmetric", xnnpack, kernels,
+                        output_step(qat))
+  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
+    _check_agreement(f"mobilenet_v2_style LiteRT {label}, symmetric",
+                     reference, out, output_step(qat), noise)
   # Symmetric activations take int8 weights (TensorRT's form): a full 8-bit
   # grid is kept, and the export says what it costs on CPUs without VNNI.
   eight_bit = qk.quantize_model(model, symmetric_activations=True,

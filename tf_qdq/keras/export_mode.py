@@ -29,10 +29,14 @@ class ExportState:
   fake_quant_weights: (QuantizedLayer name, kernel attribute) pairs whose
     constant kernel is also wrapped in FakeQuantWithMinMaxVarsPerChannel, so
     that TFLite's converter keeps a grid narrower than 8 bits.
-  simulates_kernels: the runtime is TensorFlow itself (the stock
-    SavedModel), so what the QAT model simulates of an int8 kernel beyond
-    FakeQuant (the ties an average pooling rounds away from zero) is traced
-    too; an int8 runtime (LiteRT, onnxruntime) rounds in its own kernels.
+  simulates_kernels: the runtime computes in float what an int8 kernel
+    computes in integers and only rounds at the next quantizer: TensorFlow
+    itself (the stock SavedModel) and ONNX (a float AveragePool or Resize
+    between DequantizeLinear and QuantizeLinear, which rounds halves to
+    even). So what the QAT model simulates of TFLite's int8 kernels beyond
+    FakeQuant (the ties an average pooling or resize rounds away from zero)
+    is traced too. LiteRT rounds in its own int8 kernels and gets none of
+    it.
   """
 
   def __init__(self, fake_quant_weights=(), simulates_kernels=False):

@@ -244,7 +244,10 @@ def export_onnx(model, filepath, input_signature, verbose, opset=13,
   storage, as_uint8, saturating = _storage_policy(weight_dtype,
                                                   symmetric_activations)
   _check_quantizers(model, symmetric_activations)
-  serve, _ = concrete_function(model, input_signature)
+  # The int8 average pooling and resize the QAT model simulates round ties
+  # away from zero (TFLite's kernels); ONNX computes them in float and its
+  # QuantizeLinear rounds halves to even, so the tie shift travels along.
+  serve, _ = concrete_function(model, input_signature, simulates_kernels=True)
   signature = serve.input_signature
   proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature,
                                            opset=int(opset))
