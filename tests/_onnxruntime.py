@@ -13,7 +13,8 @@ int16 pair sums saturate; with VNNI (this machine, perhaps) they do not. So a
 test on a VNNI CPU alone cannot see the bug that AVX2 users get. QEMU's user
 mode emulator (Debian's qemu-user) runs this same Python and onnxruntime with
 the CPUID of an AVX2 Haswell, so onnxruntime selects and runs its AVX2
-kernels, instruction for instruction. It is slow, so it only runs inference.
+kernels, instruction for instruction. It is slow, so it only runs inference,
+in a subprocess that runs tf_qdq.keras.export.ort_runner as a script.
 """
 import os
 import shutil
@@ -22,29 +23,14 @@ import sys
 
 import numpy as np
 
+# The runner itself; run as a script, it imports only NumPy and onnxruntime.
+from tf_qdq.keras.export import ort_runner
+
 # An Intel Haswell: AVX2, FMA and F16C, no AVX-512, no VNNI; the CPU model
 # QEMU 7.2's TCG emulates those instructions for.
 EMULATED_CPU = "Haswell-v4"
 EMULATOR = "qemu-x86_64"
-LEVELS = ("default", "disable_all")
-
-_RUNNER = r"""
-import sys
-import numpy as np
-import onnxruntime as ort
-model, inputs, outputs = sys.argv[1:4]
-x = np.load(inputs)
-levels = {"default": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-          "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
-results = {}
-for label, level in levels.items():
-  options = ort.SessionOptions()
-  options.graph_optimization_level = level
-  session = ort.InferenceSession(model, options,
-                                 providers=["CPUExecutionProvider"])
-  results[label] = session.run(None, {session.get_inputs()[0].name: x})[0]
-np.savez(outputs, **results)
-"""
+LEVELS = ort_runner.LEVELS
 
 CPU_FLAGS = ("avx2", "fma", "f16c", "avx512f", "avx512_vnni", "avx_vnni")
 
@@ -91,7 +77,8 @@ def run(model_path, x, tmp_path, emulated=False):
   inputs = os.path.join(tmp_path, "ort_inputs.npy")
   outputs = os.path.join(tmp_path, "ort_outputs.npz")
   np.save(inputs, np.asarray(x))
-  command = [sys.executable, "-c", _RUNNER, str(model_path), inputs, outputs]
+  command = [sys.executable, ort_runner.__file__, str(model_path), inputs,
+             outputs]
   if emulated:
     command = [emulator(), "-cpu", EMULATED_CPU] + command
   done = subprocess.run(command, capture_output=True, text=True, timeout=600,

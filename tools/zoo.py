@@ -140,22 +140,6 @@ def within_bar(metrics, noise):
           and metrics["argmax"] >= floor_argmax - ARGMAX_SLACK - 1e-9)
 
 
-def run_onnxruntime(path, x):
-  """{"default": outputs, "disable_all": outputs}, in this process, as
-  tests/_onnxruntime.py runs it."""
-  import onnxruntime as ort  # pylint: disable=import-outside-toplevel
-  levels = {"default": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
-            "disable_all": ort.GraphOptimizationLevel.ORT_DISABLE_ALL}
-  results = {}
-  for label, level in levels.items():
-    options = ort.SessionOptions()
-    options.graph_optimization_level = level
-    session = ort.InferenceSession(str(path), options,
-                                   providers=["CPUExecutionProvider"])
-    results[label] = session.run(None, {session.get_inputs()[0].name: x})[0]
-  return results
-
-
 def _error(e):
   return f"{type(e).__name__}: {e}".strip()
 
@@ -205,6 +189,7 @@ def run_family(family, size=None, quick=False, workdir=None, seed=SEED,
   import keras  # pylint: disable=import-outside-toplevel
   import tf_qdq.keras as qk  # pylint: disable=import-outside-toplevel
   from tf_qdq.keras.export import litert_float_ops  # pylint: disable=import-outside-toplevel
+  from tf_qdq.keras.export import ort_runner  # pylint: disable=import-outside-toplevel
   model_kwargs = dict(model_kwargs or {})
   n_train, float_epochs, qat_epochs, n_test = BUDGET[
       "quick" if quick else "full"]
@@ -294,7 +279,7 @@ def run_family(family, size=None, quick=False, workdir=None, seed=SEED,
   lap("export_onnx")
   if onnx["ok"]:
     try:
-      ort = run_onnxruntime(onnx_path, x_test)
+      ort = ort_runner.run_both_levels(onnx_path, x_test)
       own = compare(ort["disable_all"], ort["default"], step, clear)
       # LiteRT's noise floor where there is one: ORT's default vs
       # disable_all would loosen the bar exactly where the integer kernels

@@ -54,6 +54,7 @@ from tf_qdq.keras.common import check_num_bits
 from tf_qdq.keras.export import compare
 from tf_qdq.keras.export import export
 from tf_qdq.keras.export import run_litert
+from tf_qdq.keras.export import run_onnx
 from tf_qdq.keras.int8 import ActivationQuantizer
 from tf_qdq.keras.int8 import QuantizedLayer
 from tf_qdq.keras.layers import FakeQuant
@@ -66,8 +67,7 @@ from tf_qdq.keras.symmetric_qdq import quantize_model_symmetric_qdq
 
 __all__ = ["ActivationQuantizer", "FakeQuant", "QuantizeDequantize",
            "QuantizeWrapper", "QuantizedLayer", "QuantizedModel", "compare",
-           "export",
-           "quantize_model", "run_litert"]
+           "export", "quantize_model", "run_litert", "run_onnx"]
 
 
 def quantize_model(model, num_bits=8, per_channel_weights=True, scheme="int8",

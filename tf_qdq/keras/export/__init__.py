@@ -13,8 +13,9 @@ tf_qdq.keras.export_mode): ranges and quantized (BN-folded) kernels are
 constants, and the quantizers are TF's FakeQuantWithMinMaxVars, which the
 converters read.
 
-`compare` (compare.py) runs an exported file beside its QAT model, tensor
-by tensor, against the runtime's own noise.
+`run_litert` (litert.py) and `run_onnx` (ort_runner.py) run an exported file
+on a batch. `compare` (compare.py) runs an exported file beside its QAT
+model, tensor by tensor, against the runtime's own noise.
 """
 import keras
 
@@ -23,10 +24,11 @@ from tf_qdq.keras.export.litert import export_litert
 from tf_qdq.keras.export.litert import litert_float_ops
 from tf_qdq.keras.export.litert import run_litert
 from tf_qdq.keras.export.onnx import export_onnx
+from tf_qdq.keras.export.ort_runner import run_onnx
 from tf_qdq.keras.export.saved_model import export_saved_model
 
 __all__ = ["EXPORTERS", "FORMATS", "compare", "export", "litert_float_ops",
-           "run_litert"]
+           "run_litert", "run_onnx"]
 
 
 def _saved_model(model, filepath, input_signature, verbose, **kwargs):

@@ -30,6 +30,7 @@ import os
 import keras
 import numpy as np
 
+from tf_qdq.keras.export import ort_runner
 from tf_qdq.keras.export.litert import feed_sample
 from tf_qdq.keras.export.litert import run_litert
 from tf_qdq.keras.export.trace import check_int8_scheme
@@ -240,30 +241,15 @@ def _onnx_quantized_outputs(path):
 
 
 def _onnx_tensors(proto, grids, inputs, level):
-  import onnxruntime as ort  # pylint: disable=import-outside-toplevel
-  options = ort.SessionOptions()
-  options.graph_optimization_level = level
-  session = ort.InferenceSession(proto.SerializeToString(), options,
-                                 providers=["CPUExecutionProvider"])
-  feed = {i.name: np.asarray(x) for i, x in zip(session.get_inputs(), inputs)}
+  sess = ort_runner.session(proto.SerializeToString(), level)
   names = list(grids)
-  got = session.run(names, feed)
+  got = sess.run(names, ort_runner.feed_of(sess, inputs))
   found = {}
   for name, v in zip(names, got):
     scale, zero, dtype = grids[name]
     found[name] = ((v.astype(np.float64) - zero) * scale,
                    (scale, _int8_zero(zero, dtype), tuple(v.shape[1:])))
   return found
-
-
-def _onnx_final(path, inputs, level):
-  import onnxruntime as ort  # pylint: disable=import-outside-toplevel
-  options = ort.SessionOptions()
-  options.graph_optimization_level = level
-  session = ort.InferenceSession(os.fspath(path), options,
-                                 providers=["CPUExecutionProvider"])
-  feed = {i.name: np.asarray(x) for i, x in zip(session.get_inputs(), inputs)}
-  return session.run(None, feed)[0]
 
 
 # ---- pairing -------------------------------------------------------------
@@ -356,17 +342,14 @@ def compare(model, filepath, x, print_report=True):
               "reference kernels": run_litert(path, inputs,
                                               reference_kernels=True)}
   elif path.endswith(".onnx"):
-    import onnxruntime as ort  # pylint: disable=import-outside-toplevel
     proto, grids = _onnx_quantized_outputs(path)
-    levels = ort.GraphOptimizationLevel
-    runtime = _onnx_tensors(proto, grids, inputs, levels.ORT_DISABLE_ALL)
-    other = _onnx_tensors(proto, grids, inputs, levels.ORT_ENABLE_ALL)
+    runtime = _onnx_tensors(proto, grids, inputs, "disable_all")
+    other = _onnx_tensors(proto, grids, inputs, "default")
     label = ("onnxruntime, ORT_DISABLE_ALL",
              "its default optimizations")
-    finals = {"default optimizations": _onnx_final(path, inputs,
-                                                   levels.ORT_ENABLE_ALL),
-              "ORT_DISABLE_ALL": _onnx_final(path, inputs,
-                                             levels.ORT_DISABLE_ALL)}
+    both = ort_runner.run_both_levels(path, inputs)
+    finals = {"default optimizations": both["default"],
+              "ORT_DISABLE_ALL": both["disable_all"]}
   else:
     raise ValueError("tf_qdq.keras.compare: the file must be a .tflite or an "
                      f".onnx export, got {path!r}.")
