@@ -182,10 +182,12 @@ def recalibrate_batch_norm(model, x):
 
 
 def run_family(family, size=None, quick=False, workdir=None, seed=SEED,
-               model_kwargs=None):
+               model_kwargs=None, keep=None):
   """One family through quantize_model, QAT, both exports and the runtimes;
   a dict of what happened (see docs/zoo.md). Exceptions of each stage are
-  recorded, not raised."""
+  recorded, not raised. `keep`, a dict, receives the QAT model ("qat") and
+  the held-out inputs ("x_test"), e.g. for tf_qdq.keras.compare on the
+  exported files in `workdir`."""
   import keras  # pylint: disable=import-outside-toplevel
   import tf_qdq.keras as qk  # pylint: disable=import-outside-toplevel
   from tf_qdq.keras.export import litert_float_ops  # pylint: disable=import-outside-toplevel
@@ -235,6 +237,8 @@ def run_family(family, size=None, quick=False, workdir=None, seed=SEED,
   qat.compile(keras.optimizers.Adam(1e-4), loss)
   qat.fit(x_train, y_train, epochs=qat_epochs, batch_size=32, verbose=0)
   reference = qat.predict(x_test, batch_size=32, verbose=0)
+  if keep is not None:
+    keep.update(qat=qat, x_test=x_test)
   record["qat_accuracy"] = float(np.mean(reference.argmax(1) == y_test))
   step = output_step(qat)
   top2 = np.sort(reference, axis=1)[:, -2:]
@@ -534,7 +538,11 @@ that bar). tfmot's column: `tfmot.quantization.keras.quantize_model` on the
 same family from `tf_keras.applications` (untrained: whether it quantizes
 and converts does not depend on the weights), then TFLiteConverter with
 `optimizations=[DEFAULT]`: "int8" where every op but the input QUANTIZE and
-output DEQUANTIZE is integer."""
+output DEQUANTIZE is integer.
+
+`make test` runs four of these families (MobileNet, MobileNetV2,
+MobileNetV3Small, EfficientNetB0) through the same steps at the `--quick`
+budget and holds each to the same bar (tests/keras/test_zoo.py)."""
 
 
 def main(argv=None):
