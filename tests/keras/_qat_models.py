@@ -189,10 +189,27 @@ def activations_net():
                      name="activations_net")
 
 
+def convnext_style():
+  """ConvNeXt: a patchify stem and LayerNormalization over the channels of
+  NHWC tensors, a 7x7 depthwise convolution, pointwise Dense layers on the
+  4D tensor, a residual Add, and a final LayerNormalization before the
+  head."""
+  x = keras.Input((16, 16, 3))
+  y = L.LayerNormalization(epsilon=1e-6)(L.Conv2D(16, 4, strides=4)(x))
+  h = L.DepthwiseConv2D(7, padding="same")(y)
+  h = L.LayerNormalization(epsilon=1e-6)(h)
+  h = L.Dense(32, activation="relu")(h)
+  h = L.Dense(16)(h)
+  y = L.Add()([y, h])
+  y = L.LayerNormalization(epsilon=1e-6)(L.GlobalAveragePooling2D()(y)[
+      :, None, :])
+  return keras.Model(x, L.Dense(10)(L.Flatten()(y)), name="convnext_style")
+
+
 ARCHITECTURES = {f.__name__: f for f in (
     mobilenet_v2_style, resnet_style, conv1d_net, mlp, concatenate_net,
     xception_style, mobilenet_v3_style, resnet_v2_style, densenet_style,
-    efficientnet_style, activations_net)}
+    efficientnet_style, activations_net, convnext_style)}
 
 
 def data(model, n, seed):

@@ -119,8 +119,15 @@ def _litert_noise(name, xnnpack, kernels, step):
   print(f"{name}: XNNPACK vs reference kernels: mean {noise[2]:.3f} steps, "
         f"max {noise[0]:.2f}, {noise[1]:.2%} within one, argmax {argmax:.2%}")
   # The runtime's two kernel paths agree with each other to a few steps (a
-  # broken file or runner would not).
-  assert noise[2] <= 1.5 and noise[0] <= 5.0 + 1e-3, noise
+  # broken file or runner would not): 5, or 8 on the ConvNeXt-style net.
+  # There (tf_qdq.keras.compare, per tensor) the optimized and reference
+  # 7x7 depthwise kernels part by a step on 4% of their outputs, and the
+  # LayerNormalizations after it magnify that: the last one normalizes a
+  # pooled 16-vector whose mean sits on a grid 10x finer than its input's,
+  # where the two kernel sets are 1 mean step apart, and 7 output steps at
+  # the most.
+  worst_bound = 8.0 if name.startswith("convnext") else 5.0
+  assert noise[2] <= 1.5 and noise[0] <= worst_bound + 1e-3, noise
   _NOISE[name] = noise
   return noise
 
@@ -183,10 +190,11 @@ def test_litert_names_float_islands(tmp_path):
   import keras
   inputs = keras.Input((8,))
   h = keras.layers.Dense(8)(inputs)
-  h = keras.layers.LayerNormalization()(h)
+  # RMS scaling: not in the int8 scheme (plain LayerNormalization is).
+  h = keras.layers.LayerNormalization(rms_scaling=True, name="rms_norm")(h)
   model = keras.Model(inputs, keras.layers.Dense(4)(h))
   qat = qk.quantize_model(model, verbose=False)
-  assert "layer_normalization" in qat.unquantized_layers
+  assert "rms_norm" in qat.unquantized_layers
   qat(np.ones((4, 8), np.float32), training=True)
   with pytest.raises(ValueError, match="run in float"):
     qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
@@ -290,10 +298,15 @@ def test_onnx_runs_in_onnxruntime_and_agrees(name, tmp_path, record_property):
   ops = [n.op_type for n in proto.graph.node]
   assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
   storage = _weight_storage(proto)
-  # Every kernel is an integer initializer (SeparableConv2D has two).
-  kernels = sum(len(layer.kernel_variables()) for layer in qat.layers
-                if isinstance(layer, qk.QuantizedLayer))
-  assert len(storage) == kernels >= len(qat.quantized_layers)
+  # Every weight a Conv, ConvTranspose or MatMul reads is an integer
+  # initializer through its DequantizeLinear (tf2onnx shares equal
+  # constants, so there can be fewer than kernels), and there is one at
+  # least for each quantized layer's kernel.
+  weights = [n.input[1] for n in proto.graph.node
+             if n.op_type in ("Conv", "ConvTranspose", "MatMul", "Gemm")]
+  assert weights and set(weights) <= set(storage), sorted(
+      set(weights) - set(storage))
+  assert len(storage) >= len(qat.quantized_layers)
   # Full 8-bit grids go out as uint8 with zero point 128 (weight_dtype
   # "auto"): the kernels onnxruntime then picks never saturate.
   for weight, (dtype, zero, _) in storage.items():
@@ -543,12 +556,12 @@ def test_conv3d_is_named_before_and_at_litert_export(tmp_path):
 
 
 def _token_model():
-  """Embedding and LayerNormalization: not in the int8 scheme, so a float
-  island between int32 token ids and an int8 Dense."""
+  """Embedding and an RMS-scaling LayerNormalization: not in the int8
+  scheme, so a float island between int32 token ids and an int8 Dense."""
   keras.utils.set_random_seed(0)
   x = keras.Input((8,), dtype="int32")
   y = keras.layers.Embedding(50, 16)(x)
-  y = keras.layers.LayerNormalization()(y)
+  y = keras.layers.LayerNormalization(rms_scaling=True)(y)
   y = keras.layers.GlobalAveragePooling1D()(y)
   return keras.Model(x, keras.layers.Dense(4)(y))
 
@@ -604,3 +617,52 @@ def test_gelu_and_grouped_conv_ship_to_litert_and_onnx_names_them(tmp_path):
   with pytest.raises(ValueError, match=r"Erfc.*approximate=True.*PartitionedCall.*groups"):
     qk.export(qat, str(tmp_path / "m.onnx"), format="onnx", verbose=False)
   assert not (tmp_path / "m.onnx").exists()
+
+
+@pytest.mark.litert
+@pytest.mark.onnx
+def test_layer_norm_on_sequences_and_vectors_ships_int8(tmp_path,
+                                                        record_property):
+  """LayerNormalization on [batch, steps, features] (a transformer's) and
+  on [batch, features]: every op int8 in LiteRT (the means as
+  FULLY_CONNECTED, RSQRT, the affine map as DEPTHWISE_CONV_2D), and LiteRT
+  and onnxruntime agree with the QAT model within LiteRT's own noise; the
+  gamma and beta of each LayerNormalization keep training."""
+  keras.utils.set_random_seed(4)
+  x = keras.Input((8, 12))
+  h = L.LayerNormalization()(L.Dense(16)(x))
+  h = L.Dense(16, activation="relu")(h)
+  h = L.GlobalAveragePooling1D()(h)
+  h = L.LayerNormalization(name="vector_norm")(L.Dense(16)(h))
+  model = keras.Model(x, L.Dense(10)(h))
+  qat = qk.quantize_model(model, verbose=False)
+  assert qat.quantization_warnings == () and qat.unquantized_layers == ()
+  assert "vector_norm" in qat.folded_batch_norms
+  data_x, data_y = data(model, 256, 4)
+  qat.compile(keras.optimizers.Adam(1e-2),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  affine = [layer for layer in qat.layers
+            if isinstance(layer, qk.QuantizedLayer)
+            and "vector_norm" in layer.name]
+  before = [np.array(w) for layer in affine for w in layer.trainable_weights]
+  qat.fit(data_x, data_y, epochs=2, batch_size=32, verbose=0)
+  after = [np.array(w) for layer in affine for w in layer.trainable_weights]
+  assert before and any(np.any(a != b) for a, b in zip(after, before))
+  path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  ops = _ops(path)
+  # Two RSQRT, one per LayerNormalization; the one MEAN is the pooling's.
+  assert ops.count("RSQRT") == 2 and ops.count("MEAN") == 1, ops
+  with open(path, "rb") as f:
+    assert litert_float_ops(f.read()) == []
+  held, reference = _held_out(qat)
+  step = output_step(qat)
+  xnnpack = qk.run_litert(path, held)
+  kernels = qk.run_litert(path, held, reference_kernels=True)
+  noise = _litert_noise("layer_norm_net", xnnpack, kernels, step)
+  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
+    _check_agreement(f"layer_norm_net LiteRT {label}", reference, out, step,
+                     noise)
+  onnx_path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
+                        verbose=False)
+  _check_onnxruntime("layer_norm_net", onnx_path, qat, tmp_path,
+                     record_property, noise)

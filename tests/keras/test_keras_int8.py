@@ -172,10 +172,10 @@ def test_bad_arguments_name_the_fix():
 def test_unknown_layers_are_named():
   x = keras.Input((8,))
   h = L.Dense(8)(x)
-  h = L.LayerNormalization(name="norm")(h)
+  h = L.UnitNormalization(name="norm")(h)
   qat = qk.quantize_model(keras.Model(x, L.Dense(2)(h)), verbose=False)
   assert qat.unquantized_layers == ("norm",)
-  assert "LayerNormalization" in qat.quantization_warnings[0][1]
+  assert "UnitNormalization" in qat.quantization_warnings[0][1]
 
 
 def test_keras_file_round_trip_is_bit_identical(tmp_path):

@@ -35,6 +35,11 @@ simulates):
   (pre-activation BN), a 1x1 DEPTHWISE_CONV_2D of kernel 1 with the BN
   folded into it as into any convolution, with the ReLU/ReLU6 that follows
   fused: per-channel constants, an int32 bias, one rounding.
+* LAYER_NORM: LayerNormalization over the last axis, as int8 ops TFLite
+  runs: the mean (a FULLY_CONNECTED of weights 1/C), SUB, MUL (the square),
+  its mean, ADD (epsilon), RSQRT, MUL, each output on its own learned grid,
+  then gamma and beta as one 1x1 DEPTHWISE_CONV_2D (per-channel int8 gamma,
+  int32 beta) whose kernel and bias train.
 * INPUT: the model's inputs (the rebuild gives float inputs a quantizer).
 * UNSUPPORTED: not in the int8 scheme: copied with its output quantized and
   a warning naming `reason`; export checks what the converter made of it.
@@ -65,6 +70,7 @@ SAME_SCALE = "same_scale"
 AFFINE = "affine"
 ACTIVATION = "activation"
 BATCH_NORM = "batch_norm"
+LAYER_NORM = "layer_norm"
 INPUT = "input"
 UNSUPPORTED = "unsupported"
 
@@ -122,6 +128,10 @@ class LayerSupport:
     through `quantize`; the rebuild quantizes the result.
   trainable: AFFINE: k is a trained weight (LayerScale's gamma), so the
     depthwise kernel that holds it trains too; else it is a constant.
+  rows_on_one_axis: WEIGHTED: the layer contracts the last axis of any rank
+    (Dense: a tensordot on rank > 2), so the export runs it on the rows
+    flattened to [-1, features], where TFLite's converter fuses the bias
+    and activation into FULLY_CONNECTED.
   """
   role: str
   kernels: Tuple[Kernel, ...] = ()
@@ -136,6 +146,7 @@ class LayerSupport:
   role_of: Optional[Callable] = None
   rebuild_as: Optional[Callable] = None
   trainable: bool = False
+  rows_on_one_axis: bool = False
 
 
 def _separable_stages(layer):
@@ -179,7 +190,7 @@ LAYER_SUPPORT = {
         WEIGHTED, (Kernel("kernel"),), fuses=_FUSES,
         litert_op="FULLY_CONNECTED",
         onnx_weight_inputs=(("MatMul", 1), ("Gemm", 1)),
-        schemes=_BOTH_SCHEMES),
+        schemes=_BOTH_SCHEMES, rows_on_one_axis=True),
     L.Conv1D: LayerSupport(
         WEIGHTED, (Kernel("kernel"),), fuses=_FUSES,
         litert_op="CONV_2D (with RESHAPEs)", onnx_weight_inputs=_CONV,
@@ -262,6 +273,12 @@ LAYER_SUPPORT = {
                  "input is not rank 3 or 4 (channels last): it runs as int8 "
                  "MUL/ADD whose constants the converter quantizes; that "
                  "rounding is not simulated")),
+    L.LayerNormalization: LayerSupport(
+        LAYER_NORM, litert_op="FULLY_CONNECTED, SUB, MUL, FULLY_CONNECTED, "
+        "ADD, RSQRT, MUL, DEPTHWISE_CONV_2D",
+        warning=("LayerNormalization that is not over the last axis of a "
+                 "rank 2 to 4 input, or uses rms_scaling: copied, it runs "
+                 "in float")),
     L.InputLayer: LayerSupport(INPUT),
     # -- not in the int8 scheme yet --------------------------------------------
     **{cls: LayerSupport(UNSUPPORTED, reason=(

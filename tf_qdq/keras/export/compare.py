@@ -184,9 +184,11 @@ def _litert_tensors(path, inputs, resolver):
   for d, x in zip(in_details, inputs):
     interp.resize_tensor_input(d["index"], [1, *np.shape(x)[1:]])
   interp.allocate_tensors()
+  # Scalars are constants (an epsilon the converter quantized), not
+  # activations with a batch axis.
   details = [d for d in interp.get_tensor_details()
              if d["dtype"] in (np.int8, np.uint8)
-             and d["quantization"][0] > 0]
+             and d["quantization"][0] > 0 and len(d["shape"]) > 0]
   values = {d["name"]: [] for d in details}
   for i in range(len(inputs[0])):
     feed_sample(interp, in_details, inputs, i)

@@ -134,17 +134,25 @@ def _quantize_weights(proto, storage):
   from onnx import helper, numpy_helper  # pylint: disable=import-outside-toplevel
   graph = proto.graph
   inits = {i.name: i for i in graph.initializer}
-  uses = {}
+  def weight_input(node):
+    index = _WEIGHT_INPUT.get(node.op_type)
+    return node.input[index] if index is not None and len(
+        node.input) > index else None
+
+  uses, weight_uses = {}, {}
   for node in graph.node:
     for name in node.input:
       uses[name] = uses.get(name, 0) + 1
+    name = weight_input(node)
+    weight_uses[name] = weight_uses.get(name, 0) + 1
   replaced, skipped = 0, []
   new_nodes = []
   for node in graph.node:
-    index = _WEIGHT_INPUT.get(node.op_type)
-    name = node.input[index] if index is not None and len(
-        node.input) > index else None
-    if name in inits and uses.get(name) == 1:
+    name = weight_input(node)
+    # An initializer only weights read (tf2onnx shares equal constants, such
+    # as the 1/C kernels of several LayerNormalization means) is stored
+    # once, its DequantizeLinear before its first reader.
+    if name in inits and uses.get(name) == weight_uses.get(name):
       w = numpy_helper.to_array(inits[name])
       grid = _per_channel_grid(w) if w.dtype == np.float32 else None
       if grid is None:
@@ -163,6 +171,7 @@ def _quantize_weights(proto, storage):
             [f"{name}_quantized", f"{name}_scale", f"{name}_zero_point"],
             [name],
             axis=axis, name=f"{name}_dequantize"))
+        del inits[name]
         replaced += 1
     new_nodes.append(node)
   del graph.node[:]

@@ -110,6 +110,7 @@ class QuantizedLayer(keras.layers.Layer):
                             else int(freeze_bn_delay))
     self.symmetric_output = bool(symmetric_output)
     self._specs = entry.kernels
+    self._rows_on_one_axis = entry.rows_on_one_axis
     self._stages = None if entry.stages is None else entry.stages(layer)
     if self._stages is not None:
       # The int8 tensors between the stages (e.g. the depthwise output of a
@@ -293,11 +294,24 @@ class QuantizedLayer(keras.layers.Layer):
             limit * np.ones(channels, np.float32),
             num_bits=self.num_bits, narrow_range=True)
       constants.append(kernel)
-    y = self._add_bias(self._linear(inputs, constants, training=False),
+    # A Dense on a rank > 2 input (ConvNeXt's pointwise layers, a
+    # transformer's feed-forward) runs as a tensordot: RESHAPE, MatMul,
+    # RESHAPE, then the bias. TFLite's converter fuses a bias (and the
+    # activation) into FULLY_CONNECTED only when the add follows the MatMul,
+    # so the export flattens the rows first: the same products, sums and
+    # bias, elementwise the same, in the order the converter fuses.
+    leading = inputs.shape[1:-1]
+    flatten = self._rows_on_one_axis and len(inputs.shape) > 2
+    x = tf.reshape(inputs, [-1, inputs.shape[-1]]) if flatten else inputs
+    y = self._add_bias(self._linear(x, constants, training=False),
                        tf.constant(bias))
     y = apply_activation(y, self.activation)
     if self.output_quantizer is not None:
       y = self.output_quantizer(y, training=False)
+    if flatten:
+      shape = ([-1, *leading, y.shape[-1]] if None not in leading else
+               tf.concat([tf.shape(inputs)[:-1], tf.shape(y)[-1:]], 0))
+      y = tf.reshape(y, shape)
     return y
 
   def compute_output_shape(self, input_shape):

@@ -222,6 +222,10 @@ class _Rebuild:
                                       absorbed)
       if result is not None:
         return result
+    if entry.role == registry.LAYER_NORM:
+      result = self.visit_layer_norm(node, op, args, kwargs)
+      if result is not None:
+        return result
     if registry.is_op_node(op) and entry.role == registry.UNSUPPORTED:
       raise ValueError(
           f"quantize_model: the keras.ops node {op.name!r} "
@@ -344,6 +348,21 @@ class _Rebuild:
     if activation is not last:
       absorbed.add(id(activation))
       last = activation
+    wrapper = self._depthwise_affine(op, x, kernel, bias, trainable,
+                                     batch_norm, fused)
+    self.report.folded.append(op.name)
+    if batch_norm is not None:
+      self.weight_sources.append((wrapper, (None, op)))
+    out = self.quantize(wrapper(x), fused, name=f"{op.name}_quant",
+                        dtype=op.dtype_policy)
+    return out, last
+
+  def _depthwise_affine(self, op, x, kernel, bias, trainable,
+                        batch_norm=None, fused="linear"):
+    """A QuantizedLayer around a 1x1 depthwise convolution of `x` (rank 3
+    or 4, channels last) with `kernel` and `bias` (None: no bias) per
+    channel: how TFLite runs a per-channel affine map in int8."""
+    rank = len(x.shape)
     depthwise = (keras.layers.DepthwiseConv2D if rank == 4
                  else keras.layers.DepthwiseConv1D)(
                      1, use_bias=bias is not None, trainable=trainable,
@@ -353,17 +372,70 @@ class _Rebuild:
     depthwise.kernel.assign(kernel.reshape(depthwise.kernel.shape))
     if bias is not None:
       depthwise.bias.assign(bias)
-    wrapper = QuantizedLayer(
+    return QuantizedLayer(
         depthwise, batch_norm=batch_norm, activation=fused, use_bias=False,
         num_bits=8, per_channel=True, freeze_bn_delay=self.freeze_bn_delay,
         quantize_output=False, symmetric_output=self.symmetric,
         dtype=op.dtype_policy, name=self.unique(f"quant_{op.name}"))
+
+  def visit_layer_norm(self, node, op, args, kwargs):
+    """LayerNormalization as the int8 ops TFLite runs it (the registry's
+    LAYER_NORM role): each intermediate on its own learned grid, then gamma
+    and beta as a trainable 1x1 depthwise convolution. None where that does
+    not apply (not over the last axis of a rank 2 to 4 input, rms_scaling):
+    the caller then copies the layer, with a warning."""
+    x = args[0] if len(args) == 1 and not kwargs else None
+    rank = len(getattr(x, "shape", ()))
+    axes = [op.axis] if isinstance(op.axis, int) else list(op.axis)
+    if (rank not in (2, 3, 4) or len(axes) != 1 or
+        axes[0] not in (-1, rank - 1) or op.rms_scaling):
+      return None
+    dtype = op.dtype_policy
+    self.names.add(op.name)
+
+    def step(t, what):
+      return self.quantize(t, name=f"{op.name}_{what}_quant", dtype=dtype)
+
+    channels = x.shape[-1]
+
+    def channel_mean(t, what):
+      """The mean over the channels as a Dense(1) of constant weights 1/C
+      (exact on the weight grid): FULLY_CONNECTED's requantization rounds
+      once in every LiteRT kernel, where the reference kernel of MEAN
+      rounds twice when its shift right is short (a step off on a quarter
+      of the outputs, measured) and XNNPACK's rounds once."""
+      dense = keras.layers.Dense(1, use_bias=False, trainable=False,
+                                 dtype=dtype,
+                                 name=self.unique(f"{op.name}_{what}"))
+      dense.build(t.shape)
+      dense.kernel.assign(np.full((channels, 1), 1.0 / channels, np.float32))
+      wrapper = QuantizedLayer(
+          dense, num_bits=8, per_channel=True, quantize_output=False,
+          symmetric_output=self.symmetric, dtype=dtype,
+          name=self.unique(f"quant_{op.name}_{what}"))
+      return step(wrapper(t), what)
+
+    mean = channel_mean(x, "mean")
+    centered = step(x - mean, "centered")
+    square = step(centered * centered, "square")
+    variance = channel_mean(square, "variance")
+    inverse = step(keras.ops.rsqrt(step(variance + op.epsilon, "epsilon")),
+                   "rsqrt")
+    normalized = step(centered * inverse, "normalized")
+    kernel = (keras.ops.convert_to_numpy(op.gamma).astype(np.float32)
+              if op.scale else np.ones(channels, np.float32))
+    bias = (keras.ops.convert_to_numpy(op.beta).astype(np.float32)
+            if op.center else None)
+    # [batch, C] goes through the depthwise convolution as [batch, 1, C]
+    # (RESHAPEs, which keep the scale).
+    rows = normalized[:, None, :] if rank == 2 else normalized
+    wrapper = self._depthwise_affine(op, rows, kernel, bias,
+                                     trainable=op.trainable)
     self.report.folded.append(op.name)
-    if batch_norm is not None:
-      self.weight_sources.append((wrapper, (None, op)))
-    out = self.quantize(wrapper(x), fused, name=f"{op.name}_quant",
-                        dtype=op.dtype_policy)
-    return out, last
+    out = wrapper(rows)
+    out = self.quantize(out[:, 0, :] if rank == 2 else out,
+                        name=f"{op.name}_quant", dtype=dtype)
+    return out, node
 
   def visit_weighted(self, node, op, entry, args, kwargs, sole_consumer,
                      absorbed, consumers_of):
