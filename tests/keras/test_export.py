@@ -263,7 +263,7 @@ def _weight_storage(proto):
 
 
 def _check_onnxruntime(label, path, qat, tmp_path, record_property,
-                      noise=None):
+                      noise=None, held=None):
   """onnxruntime at its default optimizations and with them off, on this CPU
   and on the emulated AVX2 one: each of the four runs must agree with the QAT
   model. With the optimizations off, onnxruntime runs the ONNX graph's own
@@ -272,9 +272,13 @@ def _check_onnxruntime(label, path, qat, tmp_path, record_property,
   export carries the QAT model's tie shift before QuantizeLinear, which
   rounds halves to even). At the default ones its fused integer kernels
   round like any int8 runtime. `noise` (LiteRT's, see _check_agreement)
-  bounds both where it is looser than the fixed bound.
+  bounds both where it is looser than the fixed bound. `held`: the inputs
+  (default: _held_out's).
   Returns the held-out inputs and the QAT model's outputs on them."""
-  x, reference = _held_out(qat)
+  if held is None:
+    x, reference = _held_out(qat)
+  else:
+    x, reference = held, qat(held, training=False).numpy()
   record_property("cpu", _ort.cpu_summary())
   for emulated in (False, True):
     where = f"emulated {_ort.EMULATED_CPU}" if emulated else "this CPU"
@@ -589,10 +593,11 @@ def test_a_float_island_ships_frozen_and_int32_inputs_pass_through(tmp_path):
 
 
 def test_gelu_and_grouped_conv_ship_to_litert_and_onnx_names_them(tmp_path):
-  """GELU and a grouped Conv2D run in int8 in LiteRT (GELU, CONV_2D) and
-  agree; tf2onnx converts neither (TF's Erfc; the XLA-compiled function
-  Keras runs a grouped convolution in), and the ONNX export says so, naming
-  both and the fix, instead of writing a file no runtime loads."""
+  """GELU and a grouped Conv2D (2 groups of 2 channels) run in int8 in
+  LiteRT (GELU, CONV_2D) and agree; tf2onnx cannot convert the grouped
+  convolution (the XLA-compiled function Keras runs it in), and the ONNX
+  export says so, naming it and the fix, instead of writing a file no
+  runtime loads."""
   keras.utils.set_random_seed(3)
   x = keras.Input((8, 8, 4))
   y = L.Conv2D(8, 3, padding="same", groups=2, activation="relu")(x)
@@ -614,7 +619,7 @@ def test_gelu_and_grouped_conv_ship_to_litert_and_onnx_names_them(tmp_path):
   noise = _litert_noise("gelu_grouped", xnnpack, kernels, step)
   for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
     _check_agreement(f"gelu/grouped LiteRT {label}", reference, out, step, noise)
-  with pytest.raises(ValueError, match=r"Erfc.*approximate=True.*PartitionedCall.*groups"):
+  with pytest.raises(ValueError, match=r"PartitionedCall.*groups"):
     qk.export(qat, str(tmp_path / "m.onnx"), format="onnx", verbose=False)
   assert not (tmp_path / "m.onnx").exists()
 
@@ -666,3 +671,55 @@ def test_layer_norm_on_sequences_and_vectors_ships_int8(tmp_path,
                         verbose=False)
   _check_onnxruntime("layer_norm_net", onnx_path, qat, tmp_path,
                      record_property, noise)
+
+
+@pytest.mark.litert
+@pytest.mark.onnx
+def test_depthwise_grouped_conv_and_exact_gelu_ship_everywhere(
+    tmp_path, record_property):
+  """ConvNeXt's block: a Conv2D with groups == its input channels (a
+  depthwise convolution) and the exact GELU. LiteRT runs DEPTHWISE_CONV_2D
+  and GELU in int8; tf2onnx converts both (the grouped convolution as a
+  depthwise one, TF's Erfc as 1 - Erf); both runtimes agree with the QAT
+  model."""
+  keras.utils.set_random_seed(5)
+  x = keras.Input((8, 8, 4))
+  y = L.Conv2D(8, 1, activation="relu")(x)
+  y = L.Conv2D(8, 3, padding="same", groups=8)(y)
+  y = L.Activation("gelu")(L.Dense(16)(y))
+  model = keras.Model(x, L.Dense(10)(L.GlobalAveragePooling2D()(y)))
+  qat = qk.quantize_model(model, verbose=False)
+  assert qat.quantization_warnings == ()
+  rng = np.random.default_rng(5)
+  data_x, _ = data(model, 256, 5)
+  # Labels the net can learn (a fixed map of each image's own colour), so
+  # that the outputs have clear margins for the argmax check.
+  data_x += 2 * rng.normal(size=(256, 1, 1, 4)).astype(np.float32)
+  projection = rng.normal(size=(4, 10))
+  data_y = (data_x.mean(axis=(1, 2)) @ projection).argmax(axis=1)
+  qat.compile(keras.optimizers.Adam(1e-2),
+              keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+  qat.fit(data_x, data_y, epochs=4, batch_size=32, verbose=0)
+  path = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
+  ops = _ops(path)
+  assert "DEPTHWISE_CONV_2D" in ops and "GELU" in ops, ops
+  with open(path, "rb") as f:
+    assert litert_float_ops(f.read()) == []
+  held, _ = data(model, 200, 123)
+  held += 2 * rng.normal(size=(200, 1, 1, 4)).astype(np.float32)
+  reference = qat(held, training=False).numpy()
+  step = output_step(qat)
+  xnnpack = qk.run_litert(path, held)
+  kernels = qk.run_litert(path, held, reference_kernels=True)
+  assert agreement(reference, xnnpack, step)[3] >= 50  # clear margins
+  noise = _litert_noise("depthwise_gelu", xnnpack, kernels, step)
+  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
+    _check_agreement(f"depthwise/gelu LiteRT {label}", reference, out, step,
+                     noise)
+  import onnx
+  onnx_path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
+                        verbose=False)
+  node_types = {n.op_type for n in onnx.load(onnx_path).graph.node}
+  assert "Erf" in node_types, node_types
+  _check_onnxruntime("depthwise/gelu", onnx_path, qat, tmp_path,
+                     record_property, noise, held)

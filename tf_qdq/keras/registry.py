@@ -105,8 +105,9 @@ class LayerSupport:
   kernels: WEIGHTED: the kernels, in the order the stages use them; the
     last one's output channels are the layer's (bias, BatchNormalization).
   stages: WEIGHTED with several kernels: `stages(layer)` gives one function
-    (x, kernel) -> y per kernel, in Keras ops; None: the layer's own call
-    with its kernels replaced.
+    (x, kernel) -> y per kernel, in Keras ops (or, for one kernel, the
+    computation the runtimes take: a grouped Conv2D's); None (or `stages`
+    giving None): the layer's own call with its kernels replaced.
   fuses: the followers folded into this layer: "batch_norm", and the
     activations ("relu", "relu6") the int8 op applies before its output
     quantizer.
@@ -167,6 +168,33 @@ def _separable_stages(layer):
   return depthwise, pointwise
 
 
+def _grouped_conv_stages(layer):
+  """Conv2D with groups > 1: where each group reads one input channel
+  (groups == input channels: ConvNeXt's 7x7 layers, a depthwise
+  convolution written as a grouped Conv2D), one stage of
+  keras.ops.depthwise_conv with the kernel [kh, kw, 1, filters] as
+  [kh, kw, groups, filters / groups] (the same output-channel order), which
+  TFLite runs as DEPTHWISE_CONV_2D and tf2onnx converts; Keras' own grouped
+  convolution is an XLA function that tf2onnx cannot convert. Other grouped
+  convolutions keep keras.ops.conv's (the layer's) computation."""
+  if layer.groups == 1:
+    return None
+  ops = keras.ops
+
+  def grouped(x, kernel):
+    if kernel.shape[-2] == 1 and layer.data_format == "channels_last":
+      kernel = ops.reshape(kernel, (*kernel.shape[:2], layer.groups,
+                                    kernel.shape[-1] // layer.groups))
+      return ops.depthwise_conv(x, kernel, strides=layer.strides,
+                                padding=layer.padding,
+                                data_format=layer.data_format,
+                                dilation_rate=layer.dilation_rate)
+    return ops.conv(x, kernel, strides=layer.strides, padding=layer.padding,
+                    data_format=layer.data_format,
+                    dilation_rate=layer.dilation_rate)
+  return (grouped,)
+
+
 def _upsampling_role(layer):
   # Nearest neighbour copies values; bilinear makes new ones.
   return SAME_SCALE if layer.interpolation == "bilinear" else KEEPS_SCALE
@@ -198,8 +226,9 @@ LAYER_SUPPORT = {
     L.Conv2D: LayerSupport(
         WEIGHTED,
         (Kernel("kernel", litert_keeps_low_bits=_conv2d_keeps_low_bits),),
-        fuses=_FUSES, litert_op="CONV_2D", onnx_weight_inputs=_CONV,
-        schemes=_BOTH_SCHEMES),
+        stages=_grouped_conv_stages, fuses=_FUSES,
+        litert_op="CONV_2D (DEPTHWISE_CONV_2D where groups == input "
+        "channels)", onnx_weight_inputs=_CONV, schemes=_BOTH_SCHEMES),
     L.Conv3D: LayerSupport(
         WEIGHTED, (Kernel("kernel"),), fuses=_FUSES, litert_op="none in int8",
         onnx_weight_inputs=_CONV, schemes=_BOTH_SCHEMES,

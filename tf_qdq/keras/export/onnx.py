@@ -207,15 +207,28 @@ def _storage_policy(weight_dtype, symmetric_activations):
   return storage, as_uint8, saturating
 
 
+def _erfc_as_one_minus_erf(ctx, node, name, args):  # pylint: disable=unused-argument
+  """tf2onnx's handler (its custom_op_handlers API) for TF's Erfc, which it
+  has none for and TF's exact GELU computes with (0.5 x erfc(-x/sqrt 2)):
+  1 - Erf(x), ONNX's own Erf. Within a float32 rounding of erfc where the
+  GELU's output is not near 0, which the quantizer after it rounds away."""
+  import tf2onnx  # pylint: disable=import-outside-toplevel
+  erf = ctx.make_node("Erf", [node.input[0]], op_name_scope=name)
+  one = ctx.make_const(tf2onnx.utils.make_name(f"{name}_one"),
+                       np.array(1.0, np.float32))
+  node.type = "Sub"
+  node.domain = ""
+  ctx.replace_inputs(node, [one.output[0], erf.output[0]])
+
+
+_CUSTOM_OP_HANDLERS = {"Erfc": (_erfc_as_one_minus_erf, [])}
+
 # TF ops that tf2onnx leaves unconverted in graphs the int8 scheme makes,
 # and what to do instead.
 _UNCONVERTED_HINTS = {
-    "Erfc": "the exact GELU (TF computes it with Erfc): use "
-            "keras.activations.gelu(x, approximate=True), which both "
-            "converters take",
     "PartitionedCall": "a function call, e.g. Keras' grouped Conv2D "
-                       "(groups > 1), which the TF backend compiles with "
-                       "XLA; LiteRT takes it",
+                       "(1 < groups < its input channels), which the TF "
+                       "backend compiles with XLA; LiteRT takes it",
     "StatefulPartitionedCall": "a function call (see PartitionedCall)",
 }
 
@@ -258,8 +271,9 @@ def export_onnx(model, filepath, input_signature, verbose, opset=13,
   # QuantizeLinear rounds halves to even, so the tie shift travels along.
   serve, _ = concrete_function(model, input_signature, simulates_kernels=True)
   signature = serve.input_signature
-  proto, _ = tf2onnx.convert.from_function(serve, input_signature=signature,
-                                           opset=int(opset))
+  proto, _ = tf2onnx.convert.from_function(
+      serve, input_signature=signature, opset=int(opset),
+      custom_op_handlers=dict(_CUSTOM_OP_HANDLERS))
   _check_converted(proto, onnx)
   replaced, skipped = _quantize_weights(proto, storage)
   if symmetric_activations:
