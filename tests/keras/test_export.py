@@ -97,14 +97,7 @@ def test_litert_is_fully_int8_and_agrees(name, tmp_path):
   assert ops.count("MUL") == kinds.count("Multiply"), ops
   assert ops.count("ADD") == kinds.count("Add"), ops
   x, reference = _held_out(qat)
-  step = output_step(qat)
-  xnnpack = qk.run_litert(path, x)
-  kernels = qk.run_litert(path, x, reference_kernels=True)
-  # Both against the fixed bound, or LiteRT's own noise where that is
-  # looser: the two kernel paths' difference on the same file.
-  noise = _litert_noise(name, xnnpack, kernels, step)
-  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
-    _check_agreement(f"{name} LiteRT {label}", reference, out, step, noise)
+  _check_litert(name, path, x, reference, output_step(qat))
 
 
 _NOISE = {}
@@ -249,6 +242,19 @@ def test_stock_saved_model_is_bit_identical_without_tf_qdq(name, tmp_path):
   out = np.load(tmp_path / "y.npy")
   assert out.dtype == reference.dtype
   np.testing.assert_array_equal(out.view(np.uint32), reference.view(np.uint32))
+
+
+def _check_litert(name, path, x, reference, step):
+  """LiteRT's XNNPACK and reference kernels on `x`, each against the QAT
+  model's `reference` outputs: within the fixed bound, or LiteRT's own noise
+  (the two kernel paths' difference on the same file) where that is
+  looser. Returns (xnnpack outputs, noise)."""
+  xnnpack = qk.run_litert(path, x)
+  kernels = qk.run_litert(path, x, reference_kernels=True)
+  noise = _litert_noise(name, xnnpack, kernels, step)
+  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
+    _check_agreement(f"{name} LiteRT {label}", reference, out, step, noise)
+  return xnnpack, noise
 
 
 def _weight_storage(proto):
@@ -455,13 +461,8 @@ def test_onnx_symmetric_activations_have_zero_point_zero(tmp_path,
   # The same symmetric model ships to LiteRT too (zero point 0 is legal).
   tflite = qk.export(qat, str(tmp_path / "m.tflite"), verbose=False)
   # Judged, like every LiteRT file, against LiteRT's own noise on it.
-  xnnpack = qk.run_litert(tflite, held)
-  kernels = qk.run_litert(tflite, held, reference_kernels=True)
-  noise = _litert_noise("mobilenet_v2_style symmetric", xnnpack, kernels,
-                        output_step(qat))
-  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
-    _check_agreement(f"mobilenet_v2_style LiteRT {label}, symmetric",
-                     reference, out, output_step(qat), noise)
+  _check_litert("mobilenet_v2_style symmetric", tflite, held, reference,
+                output_step(qat))
   # Symmetric activations take int8 weights (TensorRT's form): a full 8-bit
   # grid is kept, and the export says what it costs on CPUs without VNNI.
   eight_bit = qk.quantize_model(model, symmetric_activations=True,
@@ -613,12 +614,7 @@ def test_gelu_and_grouped_conv_ship_to_litert_and_onnx_names_them(tmp_path):
   with open(path, "rb") as f:
     assert litert_float_ops(f.read()) == []
   reference = qat(data_x, training=False).numpy()
-  xnnpack = qk.run_litert(path, data_x)
-  kernels = qk.run_litert(path, data_x, reference_kernels=True)
-  step = output_step(qat)
-  noise = _litert_noise("gelu_grouped", xnnpack, kernels, step)
-  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
-    _check_agreement(f"gelu/grouped LiteRT {label}", reference, out, step, noise)
+  _check_litert("gelu/grouped", path, data_x, reference, output_step(qat))
   with pytest.raises(ValueError, match=r"PartitionedCall.*groups"):
     qk.export(qat, str(tmp_path / "m.onnx"), format="onnx", verbose=False)
   assert not (tmp_path / "m.onnx").exists()
@@ -661,12 +657,7 @@ def test_layer_norm_on_sequences_and_vectors_ships_int8(tmp_path,
     assert litert_float_ops(f.read()) == []
   held, reference = _held_out(qat)
   step = output_step(qat)
-  xnnpack = qk.run_litert(path, held)
-  kernels = qk.run_litert(path, held, reference_kernels=True)
-  noise = _litert_noise("layer_norm_net", xnnpack, kernels, step)
-  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
-    _check_agreement(f"layer_norm_net LiteRT {label}", reference, out, step,
-                     noise)
+  _, noise = _check_litert("layer_norm_net", path, held, reference, step)
   onnx_path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
                         verbose=False)
   _check_onnxruntime("layer_norm_net", onnx_path, qat, tmp_path,
@@ -709,13 +700,9 @@ def test_depthwise_grouped_conv_and_exact_gelu_ship_everywhere(
   held += 2 * rng.normal(size=(200, 1, 1, 4)).astype(np.float32)
   reference = qat(held, training=False).numpy()
   step = output_step(qat)
-  xnnpack = qk.run_litert(path, held)
-  kernels = qk.run_litert(path, held, reference_kernels=True)
+  xnnpack, noise = _check_litert("depthwise/gelu", path, held, reference,
+                                 step)
   assert agreement(reference, xnnpack, step)[3] >= 50  # clear margins
-  noise = _litert_noise("depthwise_gelu", xnnpack, kernels, step)
-  for label, out in (("xnnpack", xnnpack), ("reference", kernels)):
-    _check_agreement(f"depthwise/gelu LiteRT {label}", reference, out, step,
-                     noise)
   import onnx
   onnx_path = qk.export(qat, str(tmp_path / "m.onnx"), format="onnx",
                         verbose=False)
