@@ -35,6 +35,7 @@ import datetime
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -205,6 +206,10 @@ def run_family(family, size=None, quick=False, workdir=None, seed=SEED,
     now = time.perf_counter()
     seconds[name] = round(now - clock[0], 1)
     clock[0] = now
+    # In the log, so that a crashed family's tail says how far it got.
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    print(f"zoo: {family}: {name} done ({seconds[name]} s, peak {peak} MB)",
+          flush=True)
 
   keras.utils.set_random_seed(seed)
   model, preprocess = build(family, size, **model_kwargs)
@@ -363,7 +368,10 @@ def run_in_subprocess(family, size, quick, timeout):
       with open(log, encoding="utf-8", errors="replace") as f:
         tail = f.read()[-3000:]
       why = (f"timed out after {timeout} s" if rc is None else
-             f"process died (exit {rc})")
+             f"process died (exit {rc}{', killed' if rc == -9 else ''})")
+      stages = re.findall(r"zoo: \S+: (\S+) done \(([^)]*)\)", tail)
+      if stages:
+        why += f" after {stages[-1][0]} ({stages[-1][1]})"
       record = {"family": family, "verdict": "crashed", "error": why,
                 "log_tail": tail, **environment()}
     record["wall_seconds"] = elapsed
