@@ -183,12 +183,10 @@ def recalibrate_batch_norm(model, x):
 
 
 def run_family(family, size=None, quick=False, workdir=None, seed=SEED,
-               model_kwargs=None, keep=None):
+               model_kwargs=None):
   """One family through quantize_model, QAT, both exports and the runtimes;
   a dict of what happened (see docs/zoo.md). Exceptions of each stage are
-  recorded, not raised. `keep`, a dict, receives the QAT model ("qat") and
-  the held-out inputs ("x_test"), e.g. for tf_qdq.keras.compare on the
-  exported files in `workdir`."""
+  recorded, not raised."""
   import keras  # pylint: disable=import-outside-toplevel
   import tf_qdq.keras as qk  # pylint: disable=import-outside-toplevel
   from tf_qdq.keras.export import litert_float_ops  # pylint: disable=import-outside-toplevel
@@ -242,8 +240,6 @@ def run_family(family, size=None, quick=False, workdir=None, seed=SEED,
   qat.compile(keras.optimizers.Adam(1e-4), loss)
   qat.fit(x_train, y_train, epochs=qat_epochs, batch_size=32, verbose=0)
   reference = qat.predict(x_test, batch_size=32, verbose=0)
-  if keep is not None:
-    keep.update(qat=qat, x_test=x_test)
   record["qat_accuracy"] = float(np.mean(reference.argmax(1) == y_test))
   step = output_step(qat)
   top2 = np.sort(reference, axis=1)[:, -2:]

@@ -144,7 +144,8 @@ def _quantize_weights(proto, storage):
     for name in node.input:
       uses[name] = uses.get(name, 0) + 1
     name = weight_input(node)
-    weight_uses[name] = weight_uses.get(name, 0) + 1
+    if name is not None:
+      weight_uses[name] = weight_uses.get(name, 0) + 1
   replaced, skipped = 0, []
   new_nodes = []
   for node in graph.node:
